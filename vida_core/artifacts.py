@@ -1,0 +1,152 @@
+"""HDF5 artifacts: atomic writes, provenance attributes, chunked appends, clip alignment.
+
+Every artifact carries a `clip_id` string dataset and attributes recording the stage, its
+params, the models and the package versions that produced it (design.md section 3). Files are
+written under a temporary name and renamed when complete, so an interrupted stage never
+leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+STRING = h5py.string_dtype("utf-8")
+
+# Packages whose versions change what a stage computes.
+_TRACKED_PACKAGES = ("vida", "numpy", "h5py", "av", "opencv-python-headless", "torch",
+                     "transformers", "sentence-transformers", "onnxruntime", "dvc")
+
+
+class MissingArtifactError(FileNotFoundError):
+    """An upstream artifact is absent: the message names the stage that makes it."""
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def require(path: str | Path, stage: str) -> Path:
+    """Return `path` if it exists, else fail naming the stage that produces it."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingArtifactError(
+            f"{path} is missing: it is produced by the '{stage}' stage. "
+            f"Run `dvc repro {stage}` (or `dvc repro` for the whole pipeline) first.")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; move it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def write_h5(path: str | Path, stage: str, params: dict | None = None,
+             models: dict | None = None) -> Iterator[h5py.File]:
+    """Open a new HDF5 artifact for writing, stamped with provenance, renamed when closed."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["stage"] = stage
+            f.attrs["params"] = json.dumps(params or {}, sort_keys=True)
+            f.attrs["models"] = json.dumps(models or {}, sort_keys=True)
+            f.attrs["versions"] = json.dumps(package_versions(), sort_keys=True)
+            yield f
+
+
+def provenance(f: h5py.File) -> dict:
+    """The stage, params, models and versions an artifact was made with."""
+    out = {}
+    for key in ("stage", "params", "models", "versions"):
+        value = f.attrs.get(key)
+        if isinstance(value, bytes):
+            value = value.decode()
+        out[key] = json.loads(value) if key != "stage" and value else value
+    return out
+
+
+def read_strings(dataset: h5py.Dataset) -> list[str]:
+    return [s.decode() if isinstance(s, bytes) else str(s) for s in dataset[()]]
+
+
+def write_strings(f: h5py.Group, name: str, values: Sequence[str]) -> None:
+    f.create_dataset(name, data=np.asarray(list(values), dtype=object), dtype=STRING)
+
+
+def clip_ids(path: str | Path) -> list[str]:
+    with h5py.File(path, "r") as f:
+        return read_strings(f["clip_id"])
+
+
+def align(wanted: Sequence[str], available: Sequence[str]) -> np.ndarray:
+    """Row index in `available` of each id in `wanted` (-1 where absent)."""
+    position = {cid: i for i, cid in enumerate(available)}
+    return np.array([position.get(cid, -1) for cid in wanted], dtype=np.int64)
+
+
+class RowWriter:
+    """Append per-clip rows to resizable, chunked datasets as results arrive.
+
+    Memory stays flat however many clips a stage processes: rows are buffered up to
+    `flush_every` and then written, and each dataset grows along its first axis.
+    """
+
+    def __init__(self, f: h5py.File, specs: dict[str, tuple[tuple[int, ...], object, dict]],
+                 flush_every: int = 16):
+        """`specs`: name -> (row shape, dtype, extra create_dataset kwargs such as compression)."""
+        self.f = f
+        self.specs = specs
+        self.flush_every = flush_every
+        self.buffer: dict[str, list] = {name: [] for name in specs}
+        self.count = 0
+        for name, (shape, dtype, extra) in specs.items():
+            extra = dict(extra)
+            # About 1 MiB per chunk, and never more than one row of a big per-clip array.
+            row_bytes = int(np.prod(shape, dtype=np.int64)) * (
+                64 if dtype is STRING else np.dtype(dtype).itemsize)
+            rows_per_chunk = int(max(1, min(4096, 2**20 // max(row_bytes, 1))))
+            chunks = extra.pop("chunks", (rows_per_chunk, *shape))
+            f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                             chunks=chunks, **extra)
+
+    def append(self, **row) -> None:
+        for name in self.specs:
+            self.buffer[name].append(row[name])
+        if len(self.buffer[next(iter(self.specs))]) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        n = len(self.buffer[next(iter(self.specs))])
+        if not n:
+            return
+        for name, (shape, dtype, _) in self.specs.items():
+            ds = self.f[name]
+            ds.resize(self.count + n, axis=0)
+            values = self.buffer[name]
+            ds[self.count:self.count + n] = (np.asarray(values, dtype=object) if dtype is STRING
+                                              else np.stack([np.asarray(v) for v in values]))
+            self.buffer[name] = []
+        self.count += n

@@ -1,0 +1,46 @@
+"""The `vida` command: look into artifacts and print results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="VIDA pipeline tools. Run the pipeline itself with `dvc repro`.", no_args_is_help=True)
+
+
+@app.command()
+def inspect(artifact: Path = typer.Argument(..., help="an artifact: artifacts/frames.h5, manifest.csv, captions.json, ..."),
+            clip: Optional[str] = typer.Option(None, "--clip", help="a clip id: also draw a PNG of it"),
+            out: Optional[Path] = typer.Option(None, "--out", help="where the PNG goes (default artifacts/inspect/<clip>.png)")):
+    """Summarise an artifact (shapes, params, versions, counts, rejects); with --clip, draw the clip."""
+    from . import inspect as inspection
+
+    if not artifact.exists():
+        raise typer.BadParameter(f"{artifact} does not exist; run `dvc repro` to make the artifacts")
+    if artifact.suffix == ".h5":
+        typer.echo(inspection.summarize_h5(artifact))
+    elif artifact.suffix == ".csv" and artifact.name == "manifest.csv":
+        typer.echo(inspection.summarize_manifest(artifact))
+    else:
+        typer.echo(inspection.summarize_other(artifact, clip))
+    if clip:
+        artifacts = artifact.parent
+        out = out or artifacts / "inspect" / f"{clip.replace('/', '__')}.png"
+        for png in inspection.plot_clip_all(clip, artifacts, out):
+            typer.echo(f"wrote {png}")
+
+
+@app.command()
+def report(artifacts: Path = typer.Option(Path("artifacts"), help="the artifacts folder"),
+           metrics: Path = typer.Option(Path("metrics/classify.json"), help="the classify metrics")):
+    """Print the results table (paper layout) and write it to artifacts/report.md."""
+    from .report import build_report
+    from .params import load_params
+
+    typer.echo(build_report(metrics, load_params(), artifacts / "report.md"))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,189 @@
+"""`vida inspect`: what an artifact holds, and pictures of one clip.
+
+`summarize` prints any artifact: its provenance (stage, params, models, package versions), the
+shape and dtype of every dataset, and stage-specific counts (rejects with reasons, clips without
+audio, representative frames per clip). `plot_clip` draws a clip's 18 frames in a strip with the
+motion between them and the representative frames marked, above its log-mel.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .artifacts import provenance, read_strings
+
+
+def _describe_tree(f: h5py.Group, indent: str = "  ") -> list[str]:
+    lines = []
+    for name, item in f.items():
+        if isinstance(item, h5py.Dataset):
+            extra = f", {item.compression}" if item.compression else ""
+            lines.append(f"{indent}{name}: {item.shape} {item.dtype}{extra}")
+        else:
+            lines.append(f"{indent}{name}/")
+            lines.extend(_describe_tree(item, indent + "  "))
+    return lines
+
+
+def _stage_counts(f: h5py.File) -> list[str]:
+    lines = []
+    if "clip_id" in f:
+        lines.append(f"clips: {f['clip_id'].shape[0]}")
+    if "rejects" in f:
+        ids, reasons = read_strings(f["rejects/clip_id"]), read_strings(f["rejects/reason"])
+        lines.append(f"rejected: {len(ids)}")
+        lines.extend(f"  {cid}: {why}" for cid, why in zip(ids, reasons))
+    if "has_audio" in f:
+        has = f["has_audio"][()]
+        notes = Counter(n.split(" (")[0] for n, h in zip(read_strings(f["audio_note"]), has) if not h)
+        lines.append(f"with audio: {int(has.sum())}, without: {int((~has).sum())}"
+                     + "".join(f"\n  {n}: {c}" for n, c in notes.most_common()))
+    if "mask" in f:
+        mask = f["mask"][()]
+        per_clip = mask.sum(1)
+        lines.append(f"representative frames per clip: mean {per_clip.mean():.2f}, "
+                     f"min {per_clip.min(initial=0)}, max {per_clip.max(initial=0)}; "
+                     f"clips with none: {int((per_clip == 0).sum())}")
+    if "magnitude" in f:
+        mag = f["magnitude"][()]
+        lines.append(f"motion magnitude (px): mean {mag.mean():.3f}, median {np.median(mag):.3f}, max {mag.max(initial=0):.3f}")
+    return lines
+
+
+def summarize_h5(path: str | Path) -> str:
+    with h5py.File(path, "r") as f:
+        prov = provenance(f)
+        lines = [f"{path}  (stage: {prov['stage']})",
+                 f"params: {json.dumps(prov['params'])}"]
+        if prov.get("models"):
+            lines.append(f"models: {json.dumps(prov['models'])}")
+        lines.append(f"versions: {json.dumps(prov['versions'])}")
+        extra_attrs = {k: v for k, v in f.attrs.items() if k not in ("stage", "params", "models", "versions")}
+        for key, value in extra_attrs.items():
+            lines.append(f"{key}: {value.decode() if isinstance(value, bytes) else value}")
+        lines.append("datasets:")
+        lines.extend(_describe_tree(f))
+        lines.extend(_stage_counts(f))
+    return "\n".join(lines)
+
+
+def summarize_manifest(path: str | Path) -> str:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    by_split = Counter(r["split"] for r in rows)
+    by_class = Counter(r["label"] for r in rows)
+    lines = [f"{path}: {len(rows)} clips, {len(by_class)} classes",
+             "splits: " + ", ".join(f"{s} {by_split[s]}" for s in ("train", "val", "test"))]
+    lines.extend(f"  {label}: {count}" for label, count in sorted(by_class.items()))
+    return "\n".join(lines)
+
+
+def _row(path: Path, clip_id: str) -> int:
+    with h5py.File(path, "r") as f:
+        ids = read_strings(f["clip_id"])
+    if clip_id not in ids:
+        raise KeyError(f"clip '{clip_id}' is not in {path} (e.g. {ids[:3]}); "
+                       "`vida inspect artifacts/frames.h5` lists rejected clips")
+    return ids.index(clip_id)
+
+
+def plot_clip(clip_id: str, artifacts: str | Path, out_png: str | Path) -> Path:
+    """PNG: the clip's 18 frames with motion under them (representative frames framed in red), and its log-mel."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    artifacts = Path(artifacts)
+    i = _row(artifacts / "frames.h5", clip_id)
+    with h5py.File(artifacts / "frames.h5", "r") as f:
+        frames, stamps = f["frames"][i], f["timestamps"][i]
+    magnitude = mask = None
+    if (artifacts / "flow.h5").exists():
+        with h5py.File(artifacts / "flow.h5", "r") as f:
+            magnitude = f["magnitude"][_row(artifacts / "flow.h5", clip_id)]
+    if (artifacts / "representative.h5").exists():
+        with h5py.File(artifacts / "representative.h5", "r") as f:
+            mask = f["mask"][_row(artifacts / "representative.h5", clip_id)]
+            threshold = f.attrs.get("threshold")
+    logmel = note = None
+    if (artifacts / "audio.h5").exists():
+        with h5py.File(artifacts / "audio.h5", "r") as f:
+            j = _row(artifacts / "audio.h5", clip_id)
+            logmel, has_audio = f["logmel"][j], bool(f["has_audio"][j])
+            note = "" if has_audio else read_strings(f["audio_note"])[j]
+
+    fig = plt.figure(figsize=(18, 6.2))
+    grid = fig.add_gridspec(3, 18, height_ratios=[1.0, 0.9, 1.4], hspace=0.35)
+    for k in range(18):
+        ax = fig.add_subplot(grid[0, k])
+        ax.imshow(frames[k])
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(f"{k}\n{stamps[k]:.2f}s", fontsize=7)
+        if mask is not None and mask[k]:
+            for spine in ax.spines.values():
+                spine.set_edgecolor("red"), spine.set_linewidth(3)
+    if magnitude is not None:
+        ax = fig.add_subplot(grid[1, :])
+        x = np.arange(1, 18)   # magnitude[i] is the motion into frame i+1
+        colours = ["red" if mask is not None and mask[k] else "grey" for k in x]
+        ax.bar(x, magnitude, color=colours)
+        if mask is not None and threshold is not None:
+            ax.axhline(threshold * magnitude.mean(), color="red", ls="--", lw=1,
+                       label=f"threshold {threshold} x mean")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlim(-0.5, 17.5), ax.set_xticks(range(18))
+        ax.set_ylabel("motion (px)")
+    if logmel is not None:
+        ax = fig.add_subplot(grid[2, :])
+        ax.imshow(logmel.T, origin="lower", aspect="auto", cmap="magma", extent=(-0.5, 17.5, 0, 128))
+        ax.set_xticks(range(18)), ax.set_ylabel("mel bin"), ax.set_xlabel("frame step (1/6 s)")
+        ax.set_title("real audio log-mel" + (f" - no audio: {note}" if note else ""), fontsize=9)
+    fig.suptitle(clip_id)
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return out_png
+
+
+def summarize_other(path: str | Path, clip: str | None = None) -> str:
+    """JSON and CSV artifacts other than the manifest (captions, dictionary, metrics)."""
+    path = Path(path)
+    if path.name == "captions.json":
+        from .inspect_semantic import summarize_captions
+        return summarize_captions(path, clip)
+    if path.name == "semantic_dictionary.csv":
+        from .inspect_semantic import summarize_dictionary
+        return summarize_dictionary(path)
+    if path.suffix == ".json":
+        return json.dumps(json.loads(path.read_text()), indent=2)
+    if path.suffix == ".csv":
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        return "\n".join(", ".join(r) for r in rows[:50]) + (f"\n... {len(rows) - 50} more rows" if len(rows) > 50 else "")
+    raise ValueError(f"don't know how to summarise {path}; give an .h5, .csv or .json artifact")
+
+
+def plot_clip_all(clip_id: str, artifacts: str | Path, out_png: str | Path) -> list[Path]:
+    """Every picture of a clip that the artifacts present allow; returns the PNG paths."""
+    artifacts, out_png = Path(artifacts), Path(out_png)
+    written = [plot_clip(clip_id, artifacts, out_png)]
+    if (artifacts / "captions.json").exists() and (artifacts / "label_map.h5").exists():
+        from .inspect_semantic import plot_captions
+        target = out_png.with_name(out_png.stem + "_captions.png")
+        plot_captions(clip_id, artifacts / "frames.h5", artifacts / "representative.h5",
+                      artifacts / "captions.json", artifacts / "label_map.h5", target)
+        written.append(target)
+    if (artifacts / "generated_svdmap.h5").exists() and (artifacts / "generated_cafmap.h5").exists():
+        from .inspect_learning import plot_generated
+        target = out_png.with_name(out_png.stem + "_generated.png")
+        plot_generated(clip_id, artifacts / "audio.h5", artifacts / "generated_svdmap.h5",
+                       artifacts / "generated_cafmap.h5", target)
+        written.append(target)
+    return written
