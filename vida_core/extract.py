@@ -172,7 +172,7 @@ def compute_flow(frames_path: str | Path, out_path: str | Path, method: str = "d
         f.attrs["magnitude_units"] = f"mean pixel displacement at {src['frames'].shape[2]} px frames"
         writer = RowWriter(f, {
             "flow": ((NUM_FRAMES - 1, size, size, 2), np.float16,
-                     {"chunks": (1, NUM_FRAMES - 1, size, size, 2), "compression": "lzf"}),
+                     {"chunks": (1, NUM_FRAMES - 1, size, size, 2), "compression": "lzf", "shuffle": True}),
             "magnitude": ((NUM_FRAMES - 1,), np.float32, {}),
         }, flush_every=8)
         jobs = _frame_batches(src["frames"], method, size)

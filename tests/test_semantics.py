@@ -1,0 +1,243 @@
+"""Captions -> labels -> CAFMap condition, the label bank, and the semantic dictionary,
+with small deterministic fakes in place of the real models."""
+
+import json
+import re
+import wave
+import zlib
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+
+from vida_core.semantics import (accumulate_label_bank, audioset_bank_examples, cafmap_condition,
+                                 caption_representative_frames, class_name_to_text,
+                                 dictionary_for_classes, index_audioset_files, map_captions_to_labels,
+                                 normalize_rows, pad_selections, read_audioset_csv, segment_window,
+                                 select_labels, split_rows, tagged_label_sets)
+
+LABEL_NAMES = ["Speech", "Dog", "Bark", "Female singing", "Male singing", "Applause",
+               "Bouncing", "Basketball bounce", "Water", "Engine"]
+
+
+class FakeTextEncoder:
+    """Bag of words: each word is a fixed random vector (seeded by the word), a text their sum."""
+    dim = 64
+    spec = SimpleNamespace(role="text_encoder", name="fake", hf_id="fake/bag-of-words")
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), self.dim))
+        for i, text in enumerate(texts):
+            for word in re.findall(r"[a-z]+", text.lower()):
+                out[i] += np.random.default_rng(zlib.crc32(word.encode())).standard_normal(self.dim)
+        return normalize_rows(out)
+
+
+class FakeCaptioner:
+    def __init__(self):
+        self.batch_sizes = []
+
+    def caption(self, images):
+        self.batch_sizes.append(len(images))
+        return [f"value {int(image[0, 0, 0])}" for image in images]
+
+
+def test_class_names_read_as_words():
+    assert class_name_to_text("adult+female+singing") == "adult female singing"
+    assert class_name_to_text("bouncing_ball") == "bouncing ball"
+    assert class_name_to_text("hand-shaking") == "hand shaking"
+
+
+def test_select_labels_keeps_labels_at_or_above_the_top_k_mean():
+    sims = np.full((3, 10), -0.5)
+    sims[0, :6] = [0.9, 0.8, 0.1, 0.5, 0.3, 0.2]   # top-5 mean 0.54 -> labels 0 and 1
+    sims[1, 4] = 0.99                               # one clear winner: only it
+    sims[2, :] = 0.1                                # all tied: all of the top-5, no more
+    (idx0, sim0), (idx1, _), (idx2, _) = select_labels(sims, top_k=5)
+    assert idx0.tolist() == [0, 1] and np.allclose(sim0, [0.9, 0.8])
+    assert idx1.tolist() == [4]
+    assert len(idx2) == 5
+
+
+def test_select_labels_always_keeps_the_best_label():
+    sims = np.random.default_rng(0).standard_normal((50, 527))
+    for row, (indices, _) in zip(sims, select_labels(sims, 5)):
+        assert 1 <= len(indices) <= 5 and indices[0] == row.argmax()
+    assert select_labels(np.array([[0.3, 0.1]]), top_k=1)[0][0].tolist() == [0]
+
+
+def test_pad_selections_marks_padding():
+    indices, sims = pad_selections([(np.array([3, 1]), np.array([0.5, 0.4]))], width=3)
+    assert indices.tolist() == [[3, 1, -1]] and np.isnan(sims[0, 2])
+
+
+def test_condition_is_mean_of_bank_rows_and_zero_without_representative_frames():
+    bank = np.random.default_rng(1).standard_normal((10, 128)).astype(np.float32)
+    label_index = np.full((2, 18, 3), -1, np.int16)
+    label_index[0, 4] = [2, 5, -1]
+    label_index[0, 9] = [7, -1, -1]
+    condition, mask = cafmap_condition(label_index, bank)
+    assert condition.shape == (2, 18, 128) and condition.dtype == np.float32
+    assert np.allclose(condition[0, 4], (bank[2] + bank[5]) / 2, atol=1e-6)
+    assert np.allclose(condition[0, 9], bank[7])
+    assert mask[0].tolist() == [i in (4, 9) for i in range(18)]
+    assert not mask[1].any() and not condition[1].any()
+    assert not np.delete(condition[0], [4, 9], axis=0).any()
+
+
+def test_captions_map_to_related_labels():
+    encoder = FakeTextEncoder()
+    captions = {"a": [{"frame": 3, "caption": "a dog and its bark"},
+                      {"frame": 8, "caption": "people singing"}],
+                "b": [], "c": [{"frame": 1, "caption": "a dog and its bark"}]}
+    index, sims = map_captions_to_labels(["a", "b", "c"], captions, encoder,
+                                         encoder.encode(LABEL_NAMES), top_k=5)
+    assert index.shape == (3, 18, 5)
+    assert set(index[0, 3][index[0, 3] >= 0]) <= {1, 2} and index[0, 3, 0] in (1, 2)
+    assert index[0, 8, 0] in (3, 4)
+    np.testing.assert_array_equal(index[2, 1], index[0, 3])
+    assert (index[0, :3] == -1).all() and (index[1] == -1).all() and np.isnan(sims[1]).all()
+
+
+def test_captions_are_batched_across_clips():
+    masks = np.zeros((3, 18), bool)
+    masks[0, [2, 5, 9]] = True
+    masks[2, [1, 2, 3, 17]] = True
+    frames = np.zeros((3, 18, 4, 4, 3), np.uint8)
+    for row in range(3):
+        for frame in range(18):
+            frames[row, frame] = row * 18 + frame
+    captioner = FakeCaptioner()
+    out = caption_representative_frames(["a", "b", "c"], masks, lambda r, idx: frames[r, idx],
+                                        captioner, batch_size=3)
+    assert captioner.batch_sizes == [3, 3, 1]
+    assert out["b"] == []
+    assert out["a"] == [{"frame": f, "caption": f"value {f}"} for f in (2, 5, 9)]
+    assert [c["caption"] for c in out["c"]] == [f"value {36 + f}" for f in (1, 2, 3, 17)]
+
+
+def test_label_bank_uses_train_audio_only_and_reports_uncovered_labels():
+    clip_ids = ["tr1", "tr2", "tr3", "va1", "te1", "tr_silent"]
+    split_of = {"tr1": "train", "tr2": "train", "tr3": "train", "va1": "val", "te1": "test",
+                "tr_silent": "train"}
+    has_audio = np.array([True, True, True, True, True, False])
+    rows = split_rows(clip_ids, split_of, has_audio, "train")
+    assert rows.tolist() == [0, 1, 2]
+
+    features = np.array([[1.0] * 128, [3.0] * 128, [5.0] * 128, [1e3] * 128, [1e3] * 128, [1e3] * 128])
+    scores = np.zeros((6, 10))
+    scores[0, [1, 2]] = 0.6        # tr1: labels 1 and 2
+    scores[1, 1] = 0.9             # tr2: label 1
+    scores[2, 4] = 0.05            # tr3: nothing above min_prob, so its top-1 (4)
+    scores[3:, :] = 0.9            # val / test / silent clips would feed every label
+    label_sets = tagged_label_sets(scores[rows], min_prob=0.2)
+    assert [s.tolist() for s in label_sets] == [[1, 2], [1], [4]]
+
+    mean, count, covered = accumulate_label_bank(features[rows], label_sets, num_labels=10)
+    assert count.tolist() == [0, 2, 1, 0, 1, 0, 0, 0, 0, 0]
+    assert np.allclose(mean[1], 2.0) and np.allclose(mean[2], 1.0) and np.allclose(mean[4], 5.0)
+    assert covered.sum() == 3
+    assert np.allclose(mean[~covered], 3.0)      # fallback: global mean of bank clips
+    assert mean.max() < 1e3                      # nothing from val/test/silent clips
+
+
+def test_audioset_source_counts_unknown_missing_and_unreadable(tmp_path):
+    (tmp_path / "segments.csv").write_text(
+        "# Segments csv created Sun Mar  5 10:54:31 2017\n"
+        "# num_ytids=4, num_segs=4, num_unique_labels=2, num_positive_labels=5\n"
+        "# YTID, start_seconds, end_seconds, positive_labels\n"
+        '--aE2O5G5WE, 30.000, 40.000, "/m/dog,/m/unknown"\n'
+        'a_b-cdefghi, 0.000, 10.000, "/m/dog,/m/bark"\n'
+        'missingfile, 0.000, 10.000, "/m/bark"\n'
+        'brokenfile1, 0.000, 10.000, "/m/bark"\n'
+        'nolabelclip, 0.000, 10.000, "/m/other"\n')
+    rows = read_audioset_csv(tmp_path / "segments.csv")
+    assert rows[0] == {"ytid": "--aE2O5G5WE", "start": 30.0, "end": 40.0, "mids": ["/m/dog", "/m/unknown"]}
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for name, value in (("--aE2O5G5WE_30.000.wav", 0.25), ("a_b-cdefghi.wav", 0.5)):
+        with wave.open(str(media / name), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+            w.writeframes((np.full(16000 * 4, value) * 32767).astype(np.int16).tobytes())
+    (media / "brokenfile1.mp4").write_bytes(b"not a video")
+    files = index_audioset_files(media)
+    assert set(files) == {"--aE2O5G5WE", "a_b-cdefghi", "brokenfile1"}
+
+    def fake_logmel(waveform):  # the feature records the waveform's level
+        assert waveform.shape == (48000,)
+        return np.full((18, 128), waveform.mean(), np.float32)
+
+    ids, features, label_sets, report = audioset_bank_examples(
+        rows, files, {"/m/dog": 1, "/m/bark": 2}, fake_logmel)
+    assert ids == ["--aE2O5G5WE", "a_b-cdefghi"]
+    assert np.allclose(features[:, 0], [0.25, 0.5], atol=1e-3)
+    assert [s.tolist() for s in label_sets] == [[1], [1, 2]]
+    assert report == {"segments": 5, "used": 2, "missing_file": 1, "unreadable": 1,
+                      "unknown_mids": 2, "no_known_label": 1}
+
+
+def test_segment_window_centres_on_the_segment():
+    whole_video = np.arange(16000 * 60, dtype=np.float32)
+    window = segment_window(whole_video, start=30, end=40)
+    assert window.shape == (48000,) and window[0] == 16000 * 35 - 24000
+    cut_segment = np.arange(16000 * 10, dtype=np.float32)
+    assert segment_window(cut_segment, start=30, end=40)[0] == 16000 * 5 - 24000
+    assert segment_window(np.ones(16000, np.float32), 0, 1)[16000:].sum() == 0  # zero-padded
+
+
+def test_dictionary_ranks_labels_by_similarity():
+    rows = dictionary_for_classes(["adult+female+singing", "barking"], FakeTextEncoder(),
+                                  LABEL_NAMES, top_n=3)
+    assert [r["rank"] for r in rows] == [1, 2, 3, 1, 2, 3]
+    first = [r for r in rows if r["class"] == "adult+female+singing"]
+    assert first[0]["label"] == "Female singing"
+    assert first[0]["similarity"] >= first[1]["similarity"] >= first[2]["similarity"]
+
+
+def test_real_text_encoder_maps_singing_to_singing():
+    models = pytest.importorskip("vida_core.models")
+    try:
+        encoder = models.load_text_encoder("minilm", device="cpu")
+        names = [label["name"] for label in models.audioset_labels()]
+    except Exception as error:  # no embedded weights in this environment
+        pytest.skip(f"embedded text encoder unavailable: {error}")
+    rows = dictionary_for_classes(["adult+female+singing"], encoder, names, top_n=5)
+    assert any("singing" in r["label"].lower() for r in rows)
+
+
+def test_inspect_views(tmp_path):
+    from vida_core.inspect_semantic import (plot_captions, summarize_captions, summarize_dictionary,
+                                            summarize_label_bank)
+    ids = np.array(["c/1", "c/2"], dtype=object)
+    mask = np.zeros((2, 18), bool)
+    mask[0, [3, 7]] = True
+    captions = {"model": {"role": "captioner", "name": "fake", "id": "fake"},
+                "clips": {"c/1": [{"frame": 3, "caption": "a dog barks"},
+                                  {"frame": 7, "caption": "a dog runs"}], "c/2": []}}
+    (tmp_path / "captions.json").write_text(json.dumps(captions))
+    label_index = np.full((2, 18, 5), -1, np.int16)
+    label_index[0, [3, 7], :2] = [1, 2]
+    with h5py.File(tmp_path / "frames.h5", "w") as f:
+        f["clip_id"], f["frames"] = ids, np.zeros((2, 18, 8, 8, 3), np.uint8)
+    with h5py.File(tmp_path / "rep.h5", "w") as f:
+        f["clip_id"], f["mask"] = ids, mask
+    with h5py.File(tmp_path / "lm.h5", "w") as f:
+        f["clip_id"], f["label_index"] = ids, label_index
+        f["label_similarity"] = np.where(label_index >= 0, 0.5, np.nan)
+        f["label_name"] = np.array(LABEL_NAMES, dtype=object)
+    with h5py.File(tmp_path / "bank.h5", "w") as f:
+        f["count"], f["covered"] = np.arange(10), np.arange(10) > 0
+        f["label_name"] = np.array(LABEL_NAMES, dtype=object)
+        f.attrs["source"] = "tagged_train_audio"
+    (tmp_path / "dict.csv").write_text("class,rank,label_index,label,similarity\nbarking,1,2,Bark,0.8\n")
+
+    assert "a dog barks" in summarize_captions(tmp_path / "captions.json", clip="c/1")
+    assert "no representative frame" in summarize_captions(tmp_path / "captions.json", clip="c/2")
+    assert "9 of 10" in summarize_label_bank(tmp_path / "bank.h5")
+    assert "barking: Bark (0.80)" in summarize_dictionary(tmp_path / "dict.csv")
+    for clip in ("c/1", "c/2"):
+        out = plot_captions(clip, tmp_path / "frames.h5", tmp_path / "rep.h5", tmp_path / "captions.json",
+                            tmp_path / "lm.h5", tmp_path / f"{clip.replace('/', '_')}.png")
+        assert out.stat().st_size > 0

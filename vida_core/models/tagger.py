@@ -1,0 +1,176 @@
+"""Audio taggers: 16 kHz mono waveforms [B,N] in [-1,1] -> AudioSet-527 scores [B,527].
+
+Scores are per-class sigmoid probabilities in the order of `audioset_labels()`. Classes the
+model does not predict get 0 and are listed in `tagger.missing_indices`.
+
+* `yamnet` (embedded): see `yamnet.py`. A 3 s clip gives 298 log-mel frames, covered by 6
+  patches of 0.96 s; the clip score is the MEAN of the patch probabilities (a clip-level
+  "how much of this sound is there", less jumpy than max for 3 s action clips).
+* `ast` = MIT/ast-finetuned-audioset-10-10-0.4593 (or an AST folder/Hub id): Kaldi fbank
+  features from ASTFeatureExtractor (padded to its 1024 frames), sigmoid of the logits;
+  its labels are mapped onto the 527 by display name.
+
+`tag_pooled_stretched(waveforms, steps=18)` is the naive baseline the paper compares
+against: the model's own input features for the clip are averaged over `steps` equal time
+steps (one per video frame: 18 frames for 3 s at 6 fps), each step's mean is repeated back
+over the frames it covers, and the classifier is run on that blocky feature map.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from . import yamnet
+from .image import model_dtype
+from .loading import ModelLoadError, batch_slices, fetch, resolve_device
+from .specs import ModelSpec, audioset_labels, complete_spec, resolve_spec
+
+N_CLASSES = 527
+
+
+def check_waveforms(waveforms: np.ndarray) -> np.ndarray:
+    waveforms = np.asarray(waveforms)
+    if waveforms.ndim != 2 or not np.issubdtype(waveforms.dtype, np.floating):
+        raise ValueError(f"waveforms must be a float array [B,N] (16 kHz mono), got {waveforms.dtype} {waveforms.shape}")
+    return waveforms.astype(np.float32, copy=False)
+
+
+def pool_and_stretch(frames: np.ndarray, steps: int) -> np.ndarray:
+    """[B,T,F] -> [B,T,F]: mean over `steps` near-equal time segments, repeated back to T."""
+    n_frames = frames.shape[1]
+    if not 1 <= steps <= n_frames:
+        raise ValueError(f"steps must be in 1..{n_frames} (frames in the clip), got {steps}")
+    bounds = np.linspace(0, n_frames, steps + 1).round().astype(int)
+    out = np.empty_like(frames)
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        out[:, start:end] = frames[:, start:end].mean(axis=1, keepdims=True)
+    return out
+
+
+class _ScoreMapper:
+    """Scatter a model's class scores into the AudioSet-527 order."""
+
+    def __init__(self, model_to_audioset: dict[int, int]):
+        self.model_index = np.array(sorted(model_to_audioset), dtype=int)
+        self.audioset_index = np.array([model_to_audioset[i] for i in self.model_index], dtype=int)
+        covered = set(self.audioset_index.tolist())
+        self.missing_indices = [i for i in range(N_CLASSES) if i not in covered]
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        out = np.zeros((scores.shape[0], N_CLASSES), np.float32)
+        out[:, self.audioset_index] = scores[:, self.model_index]
+        return out
+
+
+class YamnetTagger:
+    def __init__(self, spec: ModelSpec, session, device: torch.device, batch_size: int = 32, workers: int = 1):
+        self.spec, self.session, self.device, self.batch_size = spec, session, device, batch_size
+        self.input_name = session.get_inputs()[0].name
+        # The graph takes one patch per call; patches of a batch are spread over CPU threads
+        # (onnxruntime releases the GIL), each session call itself single-threaded.
+        self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        by_mid = {row["mid"]: row["index"] for row in audioset_labels()}
+        self.mapper = _ScoreMapper({i: by_mid[mid] for i, (mid, _) in enumerate(yamnet.class_map()) if mid in by_mid})
+        self.missing_indices = self.mapper.missing_indices
+
+    def _run_patch(self, patch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: patch})[0]
+
+    def _classify(self, log_mel: np.ndarray) -> np.ndarray:
+        """[B,T,64] log-mel -> [B,527] mean patch probabilities."""
+        patches, owners = [], []
+        for b, frames in enumerate(log_mel):
+            frames = yamnet.pad_frames(frames)
+            for start in yamnet.patch_starts(len(frames)):
+                patches.append(yamnet.quantise_patch(frames[start : start + yamnet.PATCH_FRAMES]))
+                owners.append(b)
+        run = self.pool.map if self.pool else map
+        logits = np.concatenate(list(run(self._run_patch, patches)))
+        probs = 1.0 / (1.0 + np.exp(-yamnet.dequantise_logits(logits)))
+        clip_probs = np.zeros((len(log_mel), probs.shape[1]), np.float32)
+        np.add.at(clip_probs, owners, probs)
+        return self.mapper(clip_probs / np.bincount(owners)[:, None])
+
+    def tag(self, waveforms: np.ndarray) -> np.ndarray:
+        waveforms = check_waveforms(waveforms)
+        parts = [self._classify(yamnet.log_mel(waveforms[sl])) for sl in batch_slices(len(waveforms), self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
+
+    def tag_pooled_stretched(self, waveforms: np.ndarray, steps: int = 18) -> np.ndarray:
+        waveforms = check_waveforms(waveforms)
+        parts = [self._classify(pool_and_stretch(yamnet.log_mel(waveforms[sl]), steps))
+                 for sl in batch_slices(len(waveforms), self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
+
+
+class ASTTagger:
+    def __init__(self, spec: ModelSpec, model, feature_extractor, device: torch.device, batch_size: int = 32):
+        self.spec, self.model, self.fe, self.device, self.batch_size = spec, model, feature_extractor, device, batch_size
+        by_name = {row["name"]: row["index"] for row in audioset_labels()}
+        id2label = {int(i): name for i, name in model.config.id2label.items()}
+        self.mapper = _ScoreMapper({i: by_name[name] for i, name in id2label.items() if name in by_name})
+        self.missing_indices = self.mapper.missing_indices
+        if not len(self.mapper.model_index):
+            raise ModelLoadError(f"the audio tagger '{spec.name}' has no labels matching AudioSet class names")
+
+    def _features(self, waveforms: np.ndarray) -> np.ndarray:
+        return self.fe(list(waveforms), sampling_rate=yamnet.SAMPLE_RATE, return_tensors="np")["input_values"]
+
+    def _classify(self, features: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(features).to(self.device, self.model.dtype)
+            probs = torch.sigmoid(self.model(input_values=x).logits.float()).cpu().numpy()
+        return self.mapper(probs)
+
+    def tag(self, waveforms: np.ndarray) -> np.ndarray:
+        waveforms = check_waveforms(waveforms)
+        parts = [self._classify(self._features(waveforms[sl])) for sl in batch_slices(len(waveforms), self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
+
+    def tag_pooled_stretched(self, waveforms: np.ndarray, steps: int = 18) -> np.ndarray:
+        waveforms = check_waveforms(waveforms)
+        # Kaldi fbank (25 ms / 10 ms, snip_edges): frames that hold real audio; the rest is padding.
+        real = min(max(1, 1 + (waveforms.shape[1] - 400) // 160), self.fe.max_length)
+        parts = []
+        for sl in batch_slices(len(waveforms), self.batch_size):
+            features = self._features(waveforms[sl])
+            features[:, :real] = pool_and_stretch(features[:, :real], steps)
+            parts.append(self._classify(features))
+        return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
+
+
+def _yamnet_session(device: torch.device):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    else:
+        options.intra_op_num_threads = 1  # one tiny patch per call: extra threads only add overhead
+    return ort.InferenceSession(str(yamnet.onnx_model_path()), options, providers=providers)
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def load_audio_tagger(name: str, device: str | torch.device = "auto", batch_size: int = 32):
+    spec = resolve_spec("audio_tagger", name)
+    dev = resolve_device(device)
+    if spec.loader == "yamnet_onnx":
+        return YamnetTagger(spec, _yamnet_session(dev), dev, batch_size, workers=_cpu_count())
+    spec = complete_spec(spec)  # loader "ast" is the only other tagger backend
+    from transformers import ASTFeatureExtractor, ASTForAudioClassification
+
+    model = fetch(spec, lambda local_only: ASTForAudioClassification.from_pretrained(
+        spec.source, revision=spec.revision, local_files_only=local_only, dtype=model_dtype(dev)))
+    fe = fetch(spec, lambda local_only: ASTFeatureExtractor.from_pretrained(
+        spec.source, revision=spec.revision, local_files_only=local_only))
+    spec = dataclasses.replace(spec, input_size=(fe.max_length, fe.num_mel_bins), mean=(fe.mean,), std=(fe.std,))
+    return ASTTagger(spec, model.to(dev).eval(), fe, dev, batch_size)
