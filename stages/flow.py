@@ -11,7 +11,7 @@ def main() -> None:
     params = load_params()
     knobs = section(params, "flow")
     summary = compute_flow(require(ARTIFACTS / "frames.h5", "frames"), ARTIFACTS / "flow.h5",
-                           method=knobs["method"], size=knobs["size"], workers=params.get("workers", 1),
+                           method=knobs["method"], size=knobs["size"], preset=knobs.get("preset", "fast"), workers=params.get("workers", 1),
                            params={"flow": knobs})
     report("flow", summary)
 

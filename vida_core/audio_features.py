@@ -14,7 +14,6 @@ import warnings
 from functools import lru_cache
 
 import numpy as np
-from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
 
 from . import CLIP_SECONDS, FPS, NUM_FRAMES, NUM_MEL_BINS, SAMPLE_RATE
 
@@ -27,6 +26,9 @@ CLIP_SAMPLES = int(CLIP_SECONDS * SAMPLE_RATE)
 
 @lru_cache(maxsize=1)
 def _filterbank() -> tuple[np.ndarray, np.ndarray]:
+    # Imported here: transformers takes a second to import, and decode workers never need it.
+    from transformers.audio_utils import mel_filter_bank, window_function
+
     with warnings.catch_warnings():
         # 128 kaldi bins over a 512-point FFT leave the lowest filters empty; AST lives with it too.
         warnings.simplefilter("ignore", UserWarning)
@@ -39,6 +41,8 @@ def _filterbank() -> tuple[np.ndarray, np.ndarray]:
 
 def fbank(waveform: np.ndarray) -> np.ndarray:
     """AST's log-mel filterbank of a 16 kHz mono float waveform in [-1, 1]: [frames, 128]."""
+    from transformers.audio_utils import spectrogram
+
     mel_filters, window = _filterbank()
     return spectrogram(np.asarray(waveform, dtype=np.float64), window, frame_length=WINDOW_SAMPLES,
                        hop_length=HOP_SAMPLES, fft_length=FFT_SIZE, power=2.0, center=False,

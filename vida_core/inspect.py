@@ -70,6 +70,10 @@ def summarize_h5(path: str | Path) -> str:
         lines.append("datasets:")
         lines.extend(_describe_tree(f))
         lines.extend(_stage_counts(f))
+        stage = prov["stage"]
+    if stage == "label_bank":
+        from .inspect_semantic import summarize_label_bank
+        lines.append(summarize_label_bank(path))
     return "\n".join(lines)
 
 

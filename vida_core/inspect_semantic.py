@@ -107,6 +107,6 @@ def plot_captions(clip_id: str, frames_h5: str | Path, representative_h5: str | 
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=100)
+    fig.savefig(out_png, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return out_png

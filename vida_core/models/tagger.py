@@ -23,6 +23,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.special
 import torch
 
 from . import yamnet
@@ -91,7 +92,7 @@ class YamnetTagger:
                 owners.append(b)
         run = self.pool.map if self.pool else map
         logits = np.concatenate(list(run(self._run_patch, patches)))
-        probs = 1.0 / (1.0 + np.exp(-yamnet.dequantise_logits(logits)))
+        probs = scipy.special.expit(yamnet.dequantise_logits(logits))   # no overflow for large logits
         clip_probs = np.zeros((len(log_mel), probs.shape[1]), np.float32)
         np.add.at(clip_probs, owners, probs)
         return self.mapper(clip_probs / np.bincount(owners)[:, None])
