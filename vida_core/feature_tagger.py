@@ -21,14 +21,9 @@ from torch import nn
 from tqdm import tqdm
 
 from vida_core import NUM_AUDIOSET_LABELS, NUM_MEL_BINS
+from vida_core.device import resolve_device
 
 CHECKPOINT_FORMAT = "vida-feature-tagger/1"
-
-
-def resolve_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class TaggerHead(nn.Module):

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
+from ..device import resolve_device  # noqa: F401  (re-exported)
+
 if TYPE_CHECKING:
     from .specs import ModelSpec
 
@@ -72,19 +74,6 @@ def hub_offline_env() -> Iterator[None]:
             del os.environ["HF_HUB_OFFLINE"]
         else:
             os.environ["HF_HUB_OFFLINE"] = old
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """"auto" -> cuda when available else cpu; "cpu"/"cuda"/"cuda:N" are taken as asked."""
-    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was requested but CUDA is not available here; use 'auto' or 'cpu'")
-    return dev
 
 
 def fetch(spec: ModelSpec, load: Callable[[bool], T]) -> T:

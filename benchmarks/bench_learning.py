@@ -1,0 +1,133 @@
+"""Benchmark of the learning stages: streaming memory at scale, and training time at demo size.
+
+1. stream: writes a synthetic visual.h5 + audio.h5 of --clips clips (D = --dim, float16),
+   then runs the real classify code for one epoch of one condition (real_audio) on it in a
+   fresh process, and reports that process's peak RSS next to the file sizes. Flat memory
+   means the peak stays near the demo-size peak however large the files get.
+   (100,000 clips at D = 1280 make a ~9 GB visual.h5: use --clips 100000 where the disk allows.)
+2. demo: times SVDMap and CAFMap training + generation and the full classify stage (every
+   condition x 3 seeds) with the default knobs on demo-sized synthetic data (320 clips, 8 classes).
+
+    python benchmarks/bench_learning.py                 # both, 20,000 clips for the stream part
+    python benchmarks/bench_learning.py --clips 100000 --folder /big/disk/bench
+    python benchmarks/bench_learning.py --skip-demo --clips 2000 --dim 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+from queue import Empty
+
+
+def _measure(queue, job, kwargs):
+    """Run job(**kwargs) in this (fresh) process; report seconds and peak RSS."""
+    start = time.perf_counter()
+    result = job(**kwargs)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
+    queue.put({"seconds": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_mb), **(result or {})})
+
+
+def in_fresh_process(job, **kwargs) -> dict:
+    """Peak RSS of a fresh process measures the job alone, not what the parent already holds."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_measure, args=(queue, job, kwargs))
+    process.start()
+    while True:
+        try:
+            result = queue.get(timeout=1)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"{job.__name__} failed in its process (exit code {process.exitcode})")
+    process.join()
+    return result
+
+
+def _table(paths):
+    from vida_core.artifacts import clip_ids
+    from vida_core.learn.data import build_table
+    return build_table(clip_ids(paths["visual"]), paths["manifest"], paths["audio"])
+
+
+def classify_one_epoch(folder: str) -> dict:
+    import torch
+    from vida_core.dataset import read_manifest
+    from vida_core.learn.classify import run_classify
+    from vida_core.learn.config import ClassifyConfig
+
+    folder = Path(folder)
+    paths = {"visual": folder / "visual.h5", "audio": folder / "audio.h5",
+             "manifest": read_manifest(folder / "manifest.csv")}
+    table = _table(paths)
+    config = ClassifyConfig(conditions=["real_audio"], seeds=[0], epochs=1)
+    metrics = run_classify(table, paths, config, torch.device("cpu"))
+    return {"train_clips": metrics["train_clips"], "test_top1": round(metrics["real_audio"]["top1_mean"], 3)}
+
+
+def demo_timings(folder: str) -> dict:
+    import torch
+    from vida_core.artifacts import clip_ids
+    from vida_core.learn.classify import run_classify
+    from vida_core.learn.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
+    from vida_core.learn.generators import generator_columns, run_generator
+    from vida_core.learn.synthetic import make_synthetic
+
+    folder = Path(folder)
+    paths = make_synthetic(folder / "demo", clips=320, classes=8, dim=1280, dtype="float16",
+                           visual_signal=0.1, audio_signal=0.3)
+    table, ids, device = _table(paths), clip_ids(paths["visual"]), torch.device("cpu")
+    out = {}
+    for kind, config in (("svdmap", GeneratorConfig()), ("cafmap", CAFMapConfig())):
+        columns = generator_columns(kind, ids, paths["audio"], paths["visual"], paths["label_map"])
+        start = time.perf_counter()
+        summary = run_generator(kind, table, columns, config, 0, device, folder / f"{kind}.pt",
+                                folder / f"generated_{kind}.h5", None, params={})
+        out[f"generate_{kind}_seconds"] = round(time.perf_counter() - start, 1)
+        out[f"generate_{kind}_epochs"] = summary["epochs_run"]
+    config = ClassifyConfig()
+    start = time.perf_counter()
+    run_classify(table, paths | {"svdmap": paths["generated_svdmap"], "cafmap": paths["generated_cafmap"]},
+                 config, device)
+    out["classify_seconds"] = round(time.perf_counter() - start, 1)
+    out["classify_runs"] = f"{len(config.conditions)} conditions x {len(config.seeds)} seeds"
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=20_000, help="clips in the synthetic stream files")
+    parser.add_argument("--dim", type=int, default=1280, help="visual feature size D (effnet-lite0: 1280)")
+    parser.add_argument("--folder", default=None, help="where to write the files (default: a temporary folder)")
+    parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
+    args = parser.parse_args()
+
+    from vida_core.learn.synthetic import make_synthetic
+
+    with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
+        report = {"cpu_threads": __import__("os").cpu_count()}
+        if not args.skip_stream:
+            folder = Path(tmp) / "stream"
+            start = time.perf_counter()
+            make_synthetic(folder, clips=args.clips, classes=50, dim=args.dim, dtype="float16",
+                           visual_signal=0.2, audio_signal=0.2, only_features=True)
+            sizes = {name: round((folder / name).stat().st_size / 2**20) for name in ("visual.h5", "audio.h5")}
+            report["stream"] = {"clips": args.clips, "dim": args.dim, "file_mb": sizes,
+                                "write_seconds": round(time.perf_counter() - start, 1),
+                                **in_fresh_process(classify_one_epoch, folder=str(folder))}
+            print(json.dumps(report["stream"]), flush=True)
+        if not args.skip_demo:
+            report["demo"] = in_fresh_process(demo_timings, folder=tmp)
+            print(json.dumps(report["demo"]), flush=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
