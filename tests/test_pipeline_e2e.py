@@ -30,8 +30,10 @@ def merge(base: dict, override: dict) -> dict:
 
 
 def run(cmd, cwd):
+    # Stage commands say `python`: make it this interpreter, whether or not a venv is activated.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                          env={**os.environ, "PATH": path, "PYTHONUNBUFFERED": "1"})
     assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 

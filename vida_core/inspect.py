@@ -41,7 +41,8 @@ def _stage_counts(f: h5py.File) -> list[str]:
         lines.extend(f"  {cid}: {why}" for cid, why in zip(ids, reasons))
     if "has_audio" in f:
         has = f["has_audio"][()]
-        notes = Counter(n.split(" (")[0] for n, h in zip(read_strings(f["audio_note"]), has) if not h)
+        reasons = read_strings(f["audio_note"]) if "audio_note" in f else ["no real audio"] * len(has)
+        notes = Counter(n.split(" (")[0] for n, h in zip(reasons, has) if not h)
         lines.append(f"with audio: {int(has.sum())}, without: {int((~has).sum())}"
                      + "".join(f"\n  {n}: {c}" for n, c in notes.most_common()))
     if "mask" in f:
