@@ -70,8 +70,7 @@ def main() -> None:
                "train_clips": len(train_rows), "val_clips": len(val_rows), "label_threshold": threshold,
                "best_epoch": history["best_epoch"], "epochs_run": len(history["train_loss"])}
 
-    with atomic_path(ARTIFACTS / "feature_tagger.pt") as tmp:
-        head.save(tmp)
+    head.save(ARTIFACTS / "feature_tagger.pt")
     stage_params = {"feature_tagger": cfg, "seed": seed, "models.audio_tagger": params["models"]["audio_tagger"]}
     with write_h5(ARTIFACTS / "feature_tagger.h5", "feature_tagger", params=stage_params,
                   models={"audio_tagger": teacher_id["id"]}) as f:

@@ -150,3 +150,19 @@ class RowWriter:
                                               else np.stack([np.asarray(v) for v in values]))
             self.buffer[name] = []
         self.count += n
+
+
+def save_torch(obj, path: str | Path) -> None:
+    """`torch.save` atomically and byte-reproducibly.
+
+    torch.save names the archive inside the file after the file it writes to; saving to a
+    buffer names it the same every time, so the same weights give the same bytes.
+    """
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())

@@ -154,12 +154,41 @@ def decode_frames(path: str, size: int = 224, min_duration: float = 2.5) -> tupl
         return frames, stamps
 
 
+class _MonoResampler:
+    """Any layout and rate -> 16 kHz mono float32: FFmpeg resamples, then channels are averaged
+    (FFmpeg's own down-mix adds channels and clips 5.1 material)."""
+
+    def __init__(self):
+        self.resampler = None
+
+    def __call__(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
+        if frame is None:
+            return [out.to_ndarray().mean(axis=0) for out in self.resampler.resample(None)] if self.resampler else []
+        if self.resampler is None:
+            self.resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=SAMPLE_RATE)
+        return [out.to_ndarray().mean(axis=0) for out in self.resampler.resample(frame)]
+
+
+def decode_audio_track(path: str) -> np.ndarray:
+    """A file's whole first audio stream as 16 kHz mono float32 (for sources cut by their own labels)."""
+    to_mono = _MonoResampler()
+    chunks = []
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise ClipRejected("no audio stream")
+        for frame in container.decode(container.streams.audio[0]):
+            chunks += to_mono(frame)
+        chunks += to_mono(None)
+    if not chunks:
+        raise ClipRejected("audio stream decodes to nothing")
+    return np.concatenate(chunks).astype(np.float32)
+
+
 def decode_audio(path: str, min_duration: float = 2.5) -> tuple[np.ndarray | None, str]:
     """16 kHz mono float32 [48000] of the clip's 3 s window, or (None, why there is none).
 
-    Any codec and layout FFmpeg reads (AAC, MP3, MP2, Vorbis, Opus, PCM; mono to 7.1) is
-    resampled by FFmpeg's resampler, then down-mixed as the mean of the channels (FFmpeg's own
-    down-mix adds channels and clips 5.1 material). Samples outside the audio stream are zeros.
+    Any codec and layout FFmpeg reads (AAC, MP3, MP2, Vorbis, Opus, PCM; mono to 7.1) goes
+    through `_MonoResampler`. Samples outside the audio stream are zeros.
     """
     n = int(CLIP_SECONDS * SAMPLE_RATE)
     try:
@@ -177,7 +206,7 @@ def decode_audio(path: str, min_duration: float = 2.5) -> tuple[np.ndarray | Non
             return None, str(err)
         if window.start > _SEEK_AFTER:
             container.seek(int(max(0.0, window.start - 1.0) * 1e6), backward=True)
-        resampler = None
+        to_mono = _MonoResampler()
         out = np.zeros(n, dtype=np.float32)
         filled = 0
         cursor = None   # sample index (relative to the window start) of the next decoded sample
@@ -186,15 +215,13 @@ def decode_audio(path: str, min_duration: float = 2.5) -> tuple[np.ndarray | Non
                 if cursor is None:
                     t0 = float(frame.time) if frame.time is not None else 0.0
                     cursor = int(round((t0 - window.start) * SAMPLE_RATE))
-                if resampler is None:
-                    resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=SAMPLE_RATE)
-                for resampled in resampler.resample(frame):
-                    cursor, filled = _place(out, resampled.to_ndarray().mean(axis=0), cursor, filled)
+                for samples in to_mono(frame):
+                    cursor, filled = _place(out, samples, cursor, filled)
                 if cursor >= n:
                     break
             else:
-                for resampled in resampler.resample(None) if resampler else ():
-                    cursor, filled = _place(out, resampled.to_ndarray().mean(axis=0), cursor, filled)
+                for samples in to_mono(None):
+                    cursor, filled = _place(out, samples, cursor, filled)
         except av.error.FFmpegError as err:
             if not filled:
                 return None, f"audio decode failed ({err.__class__.__name__}: {err})"

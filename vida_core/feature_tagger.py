@@ -21,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from vida_core import NUM_AUDIOSET_LABELS, NUM_MEL_BINS
+from vida_core.artifacts import save_torch
 from vida_core.device import resolve_device
 
 CHECKPOINT_FORMAT = "vida-feature-tagger/1"
@@ -71,7 +72,7 @@ class FeatureTagger:
         return np.concatenate(out) if out else np.zeros((0, self.head.out.out_features), np.float32)
 
     def save(self, path: str | Path) -> None:
-        torch.save({"format": CHECKPOINT_FORMAT,
+        save_torch({"format": CHECKPOINT_FORMAT,
                     "hidden": self.head.out.in_features // 2,
                     "num_labels": self.head.out.out_features,
                     "num_mels": self.head.conv[0].in_channels,

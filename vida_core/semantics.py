@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vida_core import CLIP_SECONDS, NUM_AUDIOSET_LABELS, NUM_FRAMES, NUM_MEL_BINS, SAMPLE_RATE
+from vida_core.decode import decode_audio_track
 
 BANK_FALLBACK = "global_mean"
 BANK_FALLBACK_RULE = ("labels with no bank example get the global mean of all bank clips' "
@@ -272,24 +273,6 @@ def pick_audioset_file(candidates: Sequence[Path], start: float) -> Path:
     return candidates[0]
 
 
-def decode_audio_16k(path: str | Path) -> np.ndarray:
-    """All of a file's first audio stream as 16 kHz mono float32 in [-1, 1] (PyAV)."""
-    import av
-
-    chunks = []
-    with av.open(str(path)) as container:
-        stream = next((s for s in container.streams if s.type == "audio"), None)
-        if stream is None:
-            raise ValueError("no audio stream")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        for frame in container.decode(stream):
-            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
-        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    if not chunks:
-        raise ValueError("audio stream decodes to nothing")
-    return np.concatenate(chunks).astype(np.float32)
-
-
 def segment_window(audio: np.ndarray, start: float, end: float,
                    seconds: float = CLIP_SECONDS) -> np.ndarray:
     """The clip-length window centred in the labelled segment, zero-padded if short.
@@ -326,7 +309,7 @@ def audioset_bank_examples(rows: Iterable[dict], files: dict[str, list[Path]],
             report["missing_file"] += 1
             continue
         try:
-            audio = decode_audio_16k(pick_audioset_file(files[row["ytid"]], row["start"]))
+            audio = decode_audio_track(str(pick_audioset_file(files[row["ytid"]], row["start"])))
         except Exception:  # any decode failure: count it and go on (the bank is a mean)
             report["unreadable"] += 1
             continue

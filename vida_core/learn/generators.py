@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from vida_core import NUM_FRAMES, NUM_MEL_BINS
-from vida_core.artifacts import RowWriter, atomic_path, write_h5, write_strings
+from vida_core.artifacts import RowWriter, save_torch, write_h5, write_strings
 from vida_core.learn.config import CAFMapConfig, GeneratorConfig
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column, clip_rng, feature_stats
 from vida_core.learn.models import SequenceRegressor, Standardize
@@ -175,11 +175,10 @@ def generate_all(model: Generator, table: ClipTable, columns: dict[str, H5Column
 
 
 def save_generator(model: Generator, path: str | Path, summary: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"kind": model.kind, "config": asdict(model.config), "seed": model.seed,
-                    "visual_dim": model.visual_norm.mean.numel() // 2 if model.visual_norm is not None else 0,
-                    "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                    "summary": summary}, tmp)
+    save_torch({"kind": model.kind, "config": asdict(model.config), "seed": model.seed,
+                "visual_dim": model.visual_norm.mean.numel() // 2 if model.visual_norm is not None else 0,
+                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "summary": summary}, path)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
