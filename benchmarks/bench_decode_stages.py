@@ -23,7 +23,7 @@ from pathlib import Path
 
 import av
 
-from vida_core.demo import DemoConfig, generate_demo_dataset
+from vida_core.io.demo import DemoConfig, generate_demo_dataset
 from vida_core.extract import compute_flow, extract_audio, extract_frames
 
 

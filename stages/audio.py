@@ -1,20 +1,20 @@
-"""Stage `audio`: 16 kHz waveform, 18x128 log-mel and has_audio per clip -> artifacts/audio.h5."""
+"""Stage `audio`: 16 kHz waveform, 18x128 log-mel and has_audio per clip -> audio.h5."""
 
-from vida_core.dataset import read_manifest
-from vida_core.extract import extract_audio
-from vida_core.params import load_params, section
+from dataclasses import asdict
 
-from _common import ARTIFACTS, report
+from vida_core.extract.audio import extract_audio
+from vida_core.io.dataset import read_manifest
+from vida_core.stage import Stage
 
 
 def main() -> None:
-    params = load_params()
-    knobs = {"min_duration": section(params, "frames")["min_duration"], **section(params, "audio")}
-    rows = read_manifest(ARTIFACTS / "manifest.csv")
-    summary = extract_audio(rows, ARTIFACTS / "audio.h5", min_duration=knobs["min_duration"],
-                            silence_dbfs=knobs["silence_dbfs"], workers=params.get("workers", 1),
-                            params={"audio": knobs})
-    report("audio", summary)
+    stage = Stage("audio")
+    knobs = stage.params.audio
+    summary = extract_audio(read_manifest(stage.input("manifest")), stage.output("audio"),
+                            min_duration=stage.params.frames.min_duration, silence_dbfs=knobs.silence_dbfs,
+                            executor=stage.executor(("vida_core.extract.audio",)),
+                            params={"audio": {"min_duration": stage.params.frames.min_duration, **asdict(knobs)}})
+    stage.done(summary)
 
 
 if __name__ == "__main__":

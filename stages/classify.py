@@ -2,34 +2,27 @@
 
 from dataclasses import asdict
 
-from vida_core.artifacts import clip_ids, require
-from vida_core.dataset import read_manifest
-from vida_core.device import resolve_device
+from vida_core.io.artifacts import clip_ids, write_json
+from vida_core.io.dataset import read_manifest
 from vida_core.learn.classify import run_classify
-from vida_core.learn.config import ClassifyConfig, from_params
-from vida_core.learn.data import build_table, write_json
+from vida_core.learn.conditions import condition
+from vida_core.learn.data import build_table
 from vida_core.learn.training import open_live
-from vida_core.params import load_params
-
-from _common import ARTIFACTS, report
+from vida_core.stage import Stage
 
 
 def main() -> None:
-    params = load_params()
-    config = from_params(ClassifyConfig, params.get("classify"), "classify")
-    manifest = read_manifest(require(ARTIFACTS / "manifest.csv", "manifest"))
-    visual = require(ARTIFACTS / "visual.h5", "visual_features")
-    table = build_table(clip_ids(visual), manifest, require(ARTIFACTS / "audio.h5", "audio"))
-    paths = {"visual": visual, "audio": ARTIFACTS / "audio.h5", "svdmap": ARTIFACTS / "generated_svdmap.h5",
-             "cafmap": ARTIFACTS / "generated_cafmap.h5", "filter": require(ARTIFACTS / "filter.h5", "filter")
-             if "svdmap_filtered" in config.conditions else None}
+    stage = Stage("classify")
+    config = stage.params.classify
+    paths = {name: stage.input(name) for name in
+             {"visual", "audio"}.union(*(condition(c).needs for c in config.conditions))}
+    table = build_table(clip_ids(paths["visual"]), read_manifest(stage.input("manifest")), paths["audio"])
     live = open_live("dvclive/classify")
-    metrics = run_classify(table, paths, config, resolve_device(params.get("device", "auto")), live=live,
-                           plots_dir="plots/classify", details_h5=ARTIFACTS / "classify.h5",
-                           params={"classify": asdict(config)})
+    metrics = run_classify(table, paths, config, stage.device, live=live, plots_dir=stage.output("classify_plots"),
+                           details_h5=stage.output("classify"), params={"classify": asdict(config)})
     live.end()
-    write_json("metrics/classify.json", metrics)
-    report("classify", {c: round(metrics[c]["top1_mean"], 3) for c in config.conditions})
+    write_json(stage.output("classify_metrics"), metrics)
+    stage.done({c: round(metrics[c]["top1_mean"], 3) for c in config.conditions})
 
 
 if __name__ == "__main__":

@@ -1,19 +1,16 @@
-"""Stage `flow`: optical flow between the 18 sampled frames -> artifacts/flow.h5."""
+"""Stage `flow`: optical flow between the 18 sampled frames -> flow.h5."""
 
-from vida_core.artifacts import require
-from vida_core.extract import compute_flow
-from vida_core.params import load_params, section
-
-from _common import ARTIFACTS, report
+from vida_core.extract.flow import compute_flow
+from vida_core.stage import Stage
 
 
 def main() -> None:
-    params = load_params()
-    knobs = section(params, "flow")
-    summary = compute_flow(require(ARTIFACTS / "frames.h5", "frames"), ARTIFACTS / "flow.h5",
-                           method=knobs["method"], size=knobs["size"], preset=knobs.get("preset", "fast"), workers=params.get("workers", 1),
-                           params={"flow": knobs})
-    report("flow", summary)
+    stage = Stage("flow")
+    knobs = stage.params.flow
+    summary = compute_flow(stage.input("frames"), stage.output("flow"), method=knobs.method, size=knobs.size,
+                           options=knobs.options, executor=stage.executor(("vida_core.extract.flow",)),
+                           params={"flow": knobs.as_params()})
+    stage.done(summary)
 
 
 if __name__ == "__main__":

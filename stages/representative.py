@@ -1,17 +1,15 @@
 """Stage `representative`: frames whose motion reaches `threshold` x the clip's mean -> representative.h5."""
 
-from vida_core.artifacts import require
-from vida_core.extract import select_representative
-from vida_core.params import load_params
-
-from _common import ARTIFACTS, report
+from vida_core.extract.representative import select_representative
+from vida_core.stage import Stage
 
 
 def main() -> None:
-    threshold = float(load_params()["threshold"])
-    summary = select_representative(require(ARTIFACTS / "flow.h5", "flow"), ARTIFACTS / "representative.h5",
-                                    threshold, params={"threshold": threshold})
-    report("representative", summary)
+    stage = Stage("representative")
+    threshold = stage.params.threshold
+    summary = select_representative(stage.input("flow"), stage.output("representative"), threshold,
+                                    params={"threshold": threshold})
+    stage.done(summary)
 
 
 if __name__ == "__main__":

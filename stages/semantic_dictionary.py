@@ -1,32 +1,19 @@
-"""Stage `semantic_dictionary`: each action class -> its top-N AudioSet labels -> semantic_dictionary.csv.
+"""Stage `semantic_dictionary`: each action class -> its top-N AudioSet labels -> semantic_dictionary.csv."""
 
-Class names are read as words (`adult+female+singing` -> "adult female singing") and compared
-with the 527 label names by text-encoder cosine similarity (`semantic_dictionary.top_n`, paper 5).
-"""
-
-import csv
-
-from vida_core.artifacts import atomic_path, require
-from vida_core.dataset import class_names, read_manifest
+from vida_core.io.dataset import class_names, read_manifest
 from vida_core.models import audioset_labels, load_text_encoder
-from vida_core.params import load_params, section
-from vida_core.semantics import dictionary_for_classes
-
-from _common import ARTIFACTS, report
+from vida_core.semantic.dictionary import dictionary_for_classes, write_dictionary
+from vida_core.stage import Stage
 
 
 def main() -> None:
-    params = load_params()
-    top_n = int(section(params, "semantic_dictionary").get("top_n", 5))
-    classes = class_names(read_manifest(require(ARTIFACTS / "manifest.csv", "manifest")))
-    encoder = load_text_encoder(params["models"]["text_encoder"], device=params.get("device", "auto"))
+    stage = Stage("semantic_dictionary")
+    top_n = stage.params.semantic_dictionary.top_n
+    classes = class_names(read_manifest(stage.input("manifest")))
+    encoder = load_text_encoder(stage.params.models.text_encoder, device=stage.params.device)
     rows = dictionary_for_classes(classes, encoder, [label["name"] for label in audioset_labels()], top_n)
-    with atomic_path(ARTIFACTS / "semantic_dictionary.csv") as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["class", "rank", "label_index", "label", "similarity"])
-            writer.writeheader()
-            writer.writerows(rows)
-    report("semantic_dictionary", {"classes": len(classes), "top_n": top_n})
+    write_dictionary(rows, stage.output("semantic_dictionary"))
+    stage.done({"classes": len(classes), "top_n": top_n})
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vida_core.dataset import build_manifest, read_manifest, write_manifest
+from vida_core.io.dataset import build_manifest, read_manifest, write_manifest
 
 
 def touch(path):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from media import make_clip, read_index
-from vida_core.audio_features import logmel_18x128, mel_bin_of_frequency
-from vida_core.decode import ClipRejected, decode_audio, decode_frames
+from vida_core.extract.logmel import logmel_18x128, mel_bin_of_frequency
+from vida_core.io.decode import ClipRejected, decode_audio, decode_frames
 
 
 def expected_indices(fps, n_frames):

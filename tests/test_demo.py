@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 
 import av
 import numpy as np
 import pytest
 
-from vida_core.demo import DEMO_CLASSES, INFO_FILE, DemoConfig, audio_mode, generate_demo_dataset, render_clip
+from vida_core.executors import make_executor
+from vida_core.io.demo import DEMO_CLASSES, INFO_FILE, DemoConfig, audio_mode, generate_demo_dataset, render_clip
 
 # 3 classes x 2 clips, with fractions high enough that one clip has no audio and one is silent.
-TINY = DemoConfig(clips_per_class=2, num_classes=3, no_audio_fraction=0.2, silent_fraction=0.2,
-                  workers=1, progress=False)
+TINY = DemoConfig(clips_per_class=2, num_classes=3, no_audio_fraction=0.2, silent_fraction=0.2)
 WITH_AUDIO = DemoConfig(no_audio_fraction=0.0, silent_fraction=0.0)
 
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("demo")
-    return out_dir, generate_demo_dataset(out_dir, TINY)
+    return out_dir, generate_demo_dataset(out_dir, TINY, progress=False)
 
 
 def _digests(folder) -> dict[str, str]:
@@ -55,7 +54,7 @@ def test_clips_decode_with_expected_streams(tiny_dataset):
 def test_generation_is_byte_identical(tiny_dataset, tmp_path):
     out_dir, _ = tiny_dataset
     # A second run, in parallel this time: worker count must not change a byte.
-    generate_demo_dataset(tmp_path, dataclasses.replace(TINY, workers=2))
+    generate_demo_dataset(tmp_path, TINY, executor=make_executor("local", workers=2))
     first, second = _digests(out_dir), _digests(tmp_path)
     assert len(first) == 7 and first == second
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from vida_core.decode import decode_audio
-from vida_core.demo import DemoConfig, generate_demo_dataset
-from vida_core.feature_tagger import class_tag_profiles
+from vida_core.io.decode import decode_audio
+from vida_core.io.demo import DemoConfig, generate_demo_dataset
+from vida_core.learn.feature_tagger import class_tag_profiles
 from vida_core.models import audioset_labels, load_audio_tagger
 
 
@@ -13,8 +13,8 @@ from vida_core.models import audioset_labels, load_audio_tagger
 def demo_audio(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     config = DemoConfig(clips_per_class=4, width=96, height=64, no_audio_fraction=0.0,
-                        silent_fraction=0.0, workers=1, progress=False)
-    rows = generate_demo_dataset(root, config)
+                        silent_fraction=0.0)
+    rows = generate_demo_dataset(root, config, progress=False)
     waveforms, labels = [], []
     for row in rows:
         waveform, note = decode_audio(str(root / row["path"]))

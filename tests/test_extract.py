@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from media import make_clip
-from vida_core.artifacts import read_strings
-from vida_core.extract import (compute_flow, extract_audio, extract_frames, motion_magnitude,
-                               optical_flow, representative_frames, select_representative)
+from vida_core.io.artifacts import read_strings
+from vida_core.extract.audio import extract_audio
+from vida_core.extract.flow import compute_flow, motion_magnitude, optical_flow
+from vida_core.extract.frames import extract_frames
+from vida_core.extract.representative import representative_frames, select_representative
 
 
 def test_flow_magnitude_of_a_known_shift():
@@ -104,7 +106,7 @@ def test_same_inputs_give_identical_artifacts(tmp_path):
 def test_interrupted_stage_leaves_no_artifact(tmp_path):
     clips = [make_clip(tmp_path / f"c{i}.mp4", width=320, height=240) for i in range(3)]
     script = textwrap.dedent(f"""
-        import os, signal, vida_core.extract as extract
+        import os, signal, vida_core.extract.frames as extract
         original = extract._frames_of
         calls = []
         def dying(job):

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from vida_core.feature_tagger import (FeatureTagger, agreement_metrics, average_precision,
-                                      class_tag_profiles, read_rows, tag_rows, teacher_labels,
-                                      train_feature_tagger)
+from vida_core.io.artifacts import read_rows
+from vida_core.learn.feature_tagger import (FeatureTagger, agreement_metrics, average_precision,
+                                            class_tag_profiles, teacher_labels, train_feature_tagger)
+from vida_core.models.tagger import tag_rows
 
 
 def test_average_precision_by_hand():
@@ -85,7 +86,7 @@ def test_tag_rows_scales_int16_and_batches():
 
     scores = tag_rows(fake_tag, waveforms, np.array([1, 2, 4]), batch_size=2)
     assert seen == [2, 1] and np.allclose(scores[:, 0], [0.5, -1.0, 0.25])
-    assert read_rows(waveforms, np.array([1, 3]), batch_size=1,
+    assert read_rows(waveforms, np.array([1, 3]), block=1,
                      transform=lambda x: x[:, :1]).ravel().tolist() == [16384, 32767]
     assert read_rows(waveforms, np.array([], np.int64)).shape == (0, 48000)
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from vida_core.artifacts import clip_ids
-from vida_core.learn.classify import audio_source, run_classify, top_k_accuracy
-from vida_core.learn.config import ClassifyConfig, FilterConfig
+from vida_core.io.artifacts import clip_ids
+from vida_core.learn.classify import run_classify, top_k_accuracy
+from vida_core.learn.conditions import CONDITIONS
+from vida_core.config import ClassifyConfig, FilterConfig
 from vida_core.learn.data import build_table
 from vida_core.learn.filtering import iou, read_semantic_dictionary, run_filter, top_k_labels
 from vida_core.learn.synthetic import make_synthetic
@@ -75,12 +76,12 @@ def audio_task(tmp_path_factory):
 
 def test_filtered_condition_uses_audio_of_kept_train_clips_only(audio_task):
     paths, table = audio_task
-    _, used = audio_source("svdmap_filtered", table, paths | {"svdmap": paths["generated_svdmap"]})
+    _, used = CONDITIONS["svdmap_filtered"].audio(table, paths)
     with h5py.File(paths["filter"], "r") as f:
         keep = f["keep"][()]
     train = table.split == "train"
     assert np.array_equal(used[train], keep[train]) and used[~train].all()
-    _, used = audio_source("real_audio", table, paths)
+    _, used = CONDITIONS["real_audio"].audio(table, paths)
     assert np.array_equal(used, table.has_audio)
 
 
@@ -88,7 +89,7 @@ def test_classifier_beats_chance_and_informative_audio_beats_vision_only(audio_t
     paths, table = audio_task
     config = ClassifyConfig(conditions=["baseline", "real_audio", "svdmap_filtered"], seeds=[0, 1], hidden=32,
                             input_proj=16, epochs=12, patience=4, batch_size=32, lr=3e-3)
-    files = {"visual": paths["visual"], "audio": paths["audio"], "svdmap": paths["generated_svdmap"],
+    files = {"visual": paths["visual"], "audio": paths["audio"], "generated_svdmap": paths["generated_svdmap"],
              "filter": paths["filter"]}
     metrics = run_classify(table, files, config, DEVICE, plots_dir=tmp_path / "plots",
                            details_h5=tmp_path / "classify.h5", params={})

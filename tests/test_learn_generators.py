@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from vida_core.artifacts import clip_ids
-from vida_core.learn.config import CAFMapConfig, GeneratorConfig
+from vida_core.io.artifacts import clip_ids
+from vida_core.config import CAFMapConfig, GeneratorConfig
 from vida_core.learn.data import ClipBatches, build_table
 from vida_core.learn.generators import (Generator, cafmap_noise, generator_columns, load_generator,
                                         run_generator)

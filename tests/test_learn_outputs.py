@@ -3,11 +3,11 @@
 import h5py
 import numpy as np
 
-from vida_core.artifacts import read_strings, write_h5, write_strings
-from vida_core.inspect_learning import cosine_per_step, loss_summary, plot_generated, plot_losses
+from vida_core.io.artifacts import read_strings, write_h5, write_strings
+from vida_core.views.inspect_learning import cosine_per_step, loss_summary, plot_generated, plot_losses
 from vida_core.learn.synthetic import make_synthetic
-from vida_core.report import PAPER_MIT_TOP1, build_report
-from vida_core.visual_features import extract_visual_features, flow_to_image
+from vida_core.views.report import PAPER_MIT_TOP1, build_report
+from vida_core.learn.visual_features import extract_visual_features, flow_to_image
 
 
 class FakeEncoder:

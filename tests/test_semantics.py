@@ -11,11 +11,12 @@ import h5py
 import numpy as np
 import pytest
 
-from vida_core.semantics import (accumulate_label_bank, audioset_bank_examples, cafmap_condition,
-                                 caption_representative_frames, class_name_to_text,
-                                 dictionary_for_classes, index_audioset_files, map_captions_to_labels,
-                                 normalize_rows, pad_selections, read_audioset_csv, segment_window,
-                                 select_labels, split_rows, tagged_label_sets)
+from vida_core.semantic.captions import caption_representative_frames
+from vida_core.semantic.dictionary import dictionary_for_classes
+from vida_core.semantic.label_bank import (accumulate_label_bank, audioset_bank_examples, index_audioset_files,
+                                           read_audioset_csv, segment_window, split_rows, tagged_label_sets)
+from vida_core.semantic.label_map import cafmap_condition, map_captions_to_labels, pad_selections, select_labels
+from vida_core.semantic.text import class_name_to_text, normalize_rows
 
 LABEL_NAMES = ["Speech", "Dog", "Bark", "Female singing", "Male singing", "Applause",
                "Bouncing", "Basketball bounce", "Water", "Engine"]
@@ -208,7 +209,7 @@ def test_real_text_encoder_maps_singing_to_singing():
 
 
 def test_inspect_views(tmp_path):
-    from vida_core.inspect_semantic import (plot_captions, summarize_captions, summarize_dictionary,
+    from vida_core.views.inspect_semantic import (plot_captions, summarize_captions, summarize_dictionary,
                                             summarize_label_bank)
     ids = np.array(["c/1", "c/2"], dtype=object)
     mask = np.zeros((2, 18), bool)

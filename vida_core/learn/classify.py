@@ -1,23 +1,8 @@
-"""The action classifier under each condition, with the protocol of design.md section 7.
+"""Stage `classify`: the LSTM action classifier under every condition and seed.
 
 Every condition sees the same clips, classes, splits and seeds; only the audio part of the
-per-step input differs:
-
-| condition       | audio features per step                                              |
-| --------------- | -------------------------------------------------------------------- |
-| baseline        | none (RGB + flow only)                                               |
-| svdmap          | SVDMap generated, every clip                                         |
-| svdmap_filtered | SVDMap generated; a TRAIN clip the filter rejects gets "no audio"    |
-|                 | (every val/test clip gets its generated audio)                       |
-| cafmap          | CAFMap generated, every clip                                         |
-| real_audio      | real log-mel where the clip has audio, else "no audio" (upper bound) |
-
-"No audio" is a zero vector in standardised feature space (the train mean: no evidence
-either way). For svdmap_filtered we keep the non-kept train clips, with no audio, rather
-than drop them: the paper's filter rejects unreliable *generated audio*, not the videos,
-and dropping them would also take their visual evidence away, so a filtered-vs-unfiltered
-difference could come from training-set size instead of audio quality. This way all
-conditions train on exactly the same clips.
+per-step input differs. The conditions, and how each builds its audio input, are the table in
+`vida_core.learn.conditions`.
 
 Model selection (early stopping, best epoch) uses VAL accuracy only; the test split is
 evaluated once per seed, with the selected weights.
@@ -28,15 +13,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from torch import nn
 
-from vida_core.artifacts import align, atomic_path, read_strings, write_h5, write_strings
-from vida_core.learn.config import ClassifyConfig
+from vida_core.io.artifacts import atomic_path, write_h5, write_strings
+from vida_core.config import ClassifyConfig
+from vida_core.learn.conditions import CONDITIONS
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column, check_class_counts, feature_stats
-from vida_core.learn.models import SequenceClassifier, Standardize
+from vida_core.learn.networks import SequenceClassifier, Standardize
 from vida_core.learn.training import fit, learning_threads, seed_everything
 
 EVAL_BATCH = 256
@@ -63,27 +48,6 @@ class ConditionClassifier(nn.Module):
                 x = x * torch.as_tensor(batch["audio_used"], dtype=x.dtype, device=x.device)[:, None, None]
             parts.append(self.proj[name](x))
         return self.net(torch.cat(parts, dim=-1))
-
-
-def audio_source(condition: str, table: ClipTable, paths: dict) -> tuple[H5Column | None, np.ndarray]:
-    """The audio column of a condition and, per clip, whether that audio is used."""
-    everywhere = np.ones(len(table), bool)
-    if condition == "baseline":
-        return None, ~everywhere
-    if condition == "real_audio":
-        return H5Column(paths["audio"], "logmel", table.clip_ids, "audio"), table.has_audio.copy()
-    if condition == "cafmap":
-        return H5Column(paths["cafmap"], "audio", table.clip_ids, "generate_cafmap"), everywhere
-    column = H5Column(paths["svdmap"], "audio", table.clip_ids, "generate_svdmap")
-    if condition == "svdmap":
-        return column, everywhere
-    with h5py.File(paths["filter"], "r") as f:
-        rows = align(table.clip_ids, read_strings(f["clip_id"]))
-        if (rows < 0).any():
-            raise ValueError(f"{int((rows < 0).sum())} clips are missing from {paths['filter']}; "
-                             "rerun `dvc repro filter`.")
-        keep = f["keep"][()][rows].astype(bool)
-    return column, np.where(table.split == "train", keep, True)
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -144,6 +108,9 @@ def run_classify(table: ClipTable, paths: dict, config: ClassifyConfig, device: 
                  plots_dir: str | Path | None = None, details_h5: str | Path | None = None,
                  params: dict | None = None) -> dict:
     """Train and test every condition x seed; return the metrics dict (metrics/classify.json)."""
+    for name in config.conditions:
+        if name not in CONDITIONS:   # an unknown name fails before any training
+            raise ValueError(f"classify.conditions has unknown {name!r}; choose from {list(CONDITIONS)}")
     check_class_counts(table, {"train": 1, "val": 1, "test": 1}, "classify")
     visual = {"rgb": H5Column(paths["visual"], "rgb", table.clip_ids, "visual_features"),
               "flow": H5Column(paths["visual"], "flow", table.clip_ids, "visual_features")}
@@ -158,14 +125,14 @@ def run_classify(table: ClipTable, paths: dict, config: ClassifyConfig, device: 
                **{key: value for key, value in table.counts().items()}}
     predictions = {}
     for condition in config.conditions:
-        audio_column, audio_used = audio_source(condition, table, paths)
+        spec = CONDITIONS[condition]
+        audio_column, audio_used = spec.audio(table, paths)
         columns, norms = dict(visual), dict(visual_norms)
         if audio_column is not None:
             columns["audio"] = audio_column
-            # Statistics over train clips that have this audio at all (generated audio exists for
-            # every clip; real audio only where has_audio), independent of the filter's choice.
-            have = table.has_audio if condition == "real_audio" else np.ones(len(table), bool)
-            norms["audio"] = Standardize(*feature_stats(audio_column, table.positions("train", have)))
+            # Statistics over the train clips that have this audio at all, independent of the
+            # filter's choice.
+            norms["audio"] = Standardize(*feature_stats(audio_column, table.positions("train", spec.stats_clips(table))))
         tests = ClipBatches(columns, test_pos, EVAL_BATCH, extras={"label": table.label, "audio_used": audio_used})
         runs = []
         for seed in config.seeds:

@@ -8,13 +8,12 @@ a buffer.
 
 Artifacts come in different row orders (audio.h5 covers every manifest row, visual.h5 only
 the clips whose frames were kept), so every column is aligned to one clip list, the
-"table", with `vida_core.artifacts.align`; batches are indexed by table position.
+"table", with `vida_core.io.artifacts.align`; batches are indexed by table position.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import h5py
 import numpy as np
 import torch
 
-from vida_core.artifacts import align, atomic_path, read_strings, require
+from vida_core.io.artifacts import MissingArtifactError, aligned_rows, read_rows, read_strings
 
 BLOCK_ROWS = 128     # rows read contiguously; the unit of block shuffling
 BUFFER_ROWS = 1024   # rows held in memory at once (bounds memory, sets shuffle quality)
@@ -75,11 +74,8 @@ def build_table(clip_ids: list[str], manifest_rows: list[dict], audio_h5: str | 
     label = np.array([class_index[by_id[c]["label"]] for c in clip_ids], dtype=np.int64)
     has_audio = np.zeros(len(clip_ids), bool)
     if audio_h5 is not None:
-        with h5py.File(require(audio_h5, "audio"), "r") as f:
-            rows = align(clip_ids, read_strings(f["clip_id"]))
-            if (rows < 0).any():
-                raise ValueError(f"{int((rows < 0).sum())} clips are missing from {audio_h5}; "
-                                 "rerun `dvc repro audio`.")
+        with h5py.File(audio_h5, "r") as f:
+            rows = aligned_rows(clip_ids, read_strings(f["clip_id"]), audio_h5, "audio")
             has_audio = f["has_audio"][()][rows].astype(bool)
     return ClipTable(list(clip_ids), split, label, class_names, has_audio)
 
@@ -98,34 +94,19 @@ def check_class_counts(table: ClipTable, need: dict[str, int], what: str) -> Non
                          "manifest's split column and the frames stage's rejects.")
 
 
-def read_rows(ds: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-    """ds[rows] for any order of unique rows, read as sorted selections (HDF5 needs them sorted)."""
-    order = np.argsort(rows, kind="stable")
-    sorted_rows = rows[order]
-    lo, hi = int(sorted_rows[0]), int(sorted_rows[-1]) + 1
-    if hi - lo <= 2 * len(rows):   # dense: one contiguous read is far faster than point selection
-        data = ds[lo:hi][sorted_rows - lo]
-    else:
-        data = ds[sorted_rows]
-    out = np.empty_like(data)
-    out[order] = data
-    return out
-
-
 class H5Column:
     """One dataset of one HDF5 artifact, aligned to a ClipTable's clip order."""
 
     def __init__(self, path: str | Path, name: str, clip_ids: list[str], stage: str):
-        self.path, self.name, self.stage = Path(require(path, stage)), name, stage
+        self.path, self.name, self.stage = Path(path), name, stage
+        if not self.path.exists():
+            raise MissingArtifactError(f"{self.path} is missing: it is produced by the '{stage}' stage; "
+                                    f"run `dvc repro {stage}`.")
         with h5py.File(self.path, "r") as f:
             if name not in f:
                 raise KeyError(f"{self.path} has no dataset '{name}'; rerun `dvc repro {stage}`.")
             self.row_shape = f[name].shape[1:]
-            self.rows = align(clip_ids, read_strings(f["clip_id"]))
-        if (self.rows < 0).any():
-            absent = [clip_ids[i] for i in np.flatnonzero(self.rows < 0)[:3]]
-            raise ValueError(f"{int((self.rows < 0).sum())} clips (e.g. {absent}) are missing from "
-                             f"{self.path}; rerun `dvc repro {stage}`.")
+            self.rows = aligned_rows(clip_ids, read_strings(f["clip_id"]), self.path, stage)
 
     def read(self, f: h5py.File, positions: np.ndarray) -> np.ndarray:
         return read_rows(f[self.name], self.rows[positions])
@@ -229,9 +210,3 @@ def feature_stats(column: H5Column, positions: np.ndarray, batch_size: int = 256
 def clip_rng(seed: int, clip_id: str, *more: int) -> np.random.Generator:
     """The per-clip random generator: same (seed, clip_id) -> same draws, on any machine."""
     return np.random.default_rng([seed, zlib.crc32(clip_id.encode()), *more])
-
-
-def write_json(path: str | Path, data) -> None:
-    """Write a metrics/plot json atomically (a crashed stage leaves no half file)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")

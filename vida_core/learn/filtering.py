@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vida_core.artifacts import write_h5, write_strings
-from vida_core.learn.config import FilterConfig
+from vida_core.io.artifacts import write_h5, write_strings
+from vida_core.config import FilterConfig
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column
 
 TAG_BATCH = 256

@@ -18,15 +18,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from torch import nn
 
 from vida_core import NUM_FRAMES, NUM_MEL_BINS
-from vida_core.artifacts import RowWriter, save_torch, write_h5, write_strings
-from vida_core.learn.config import CAFMapConfig, GeneratorConfig
+from vida_core.io.artifacts import RowWriter, save_torch, write_h5, write_strings
+from vida_core.config import CAFMapConfig, GeneratorConfig
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column, clip_rng, feature_stats
-from vida_core.learn.models import SequenceRegressor, Standardize
+from vida_core.learn.networks import SequenceRegressor, Standardize
 from vida_core.learn.training import fit, learning_threads, open_live, seed_everything
 
 EVAL_BATCH = 256  # evaluation and generation batch (no gradients, so larger is fine)
@@ -202,3 +203,23 @@ def run_generator(kind: str, table: ClipTable, columns: dict[str, H5Column], con
     if live is not None:
         live.end()
     return summary
+
+
+def generator_inputs(kind: str, manifest_csv: Path, audio_h5: Path, visual_h5: Path | None = None,
+                     label_map_h5: Path | None = None, use_visual: bool = False):
+    """(table, columns, models) of a generator: its clips joined with the manifest, its input and
+    target columns, and the upstream models recorded in the artifacts it reads."""
+    from vida_core.io.artifacts import clip_ids, provenance
+    from vida_core.io.dataset import read_manifest
+    from vida_core.learn.data import build_table
+
+    sources = [visual_h5] if kind == "svdmap" else [label_map_h5] + ([visual_h5] if use_visual else [])
+    ids = clip_ids(sources[0])
+    table = build_table(ids, read_manifest(manifest_csv), audio_h5)
+    columns = generator_columns(kind, ids, audio_h5, visual_h5=visual_h5, label_map_h5=label_map_h5,
+                                use_visual=use_visual)
+    models = {}
+    for path in sources:
+        with h5py.File(path, "r") as f:
+            models.update(provenance(f)["models"] or {})
+    return table, columns, models

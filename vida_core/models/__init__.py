@@ -13,7 +13,7 @@ precision when the device resolves to CUDA). The embedded defaults need no netwo
 from .captioner import load_captioner
 from .image import load_image_encoder
 from .loading import ModelLoadError, resolve_device
-from .specs import REGISTRY, ModelSpec, audioset_labels, resolve_spec
+from .specs import REGISTRY, ModelSpec, audioset_labels, model_identity, resolve_spec
 from .tagger import load_audio_tagger
 from .text import load_text_encoder
 
@@ -26,6 +26,7 @@ __all__ = [
     "load_captioner",
     "load_image_encoder",
     "load_text_encoder",
+    "model_identity",
     "resolve_device",
     "resolve_spec",
 ]

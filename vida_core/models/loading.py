@@ -10,13 +10,15 @@ a different model than the one asked for would be silently incomparable.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
-from ..device import resolve_device  # noqa: F401  (re-exported)
+from vida_core.config import ModelsConfig
+from vida_core.device import resolve_device  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from .specs import ModelSpec
@@ -29,12 +31,8 @@ ROLE_WORDS = {
     "image_encoder": "image encoder",
     "audio_tagger": "audio tagger",
 }
-EMBEDDED_DEFAULTS = {
-    "captioner": "effnet-lite0-labels",
-    "text_encoder": "minilm",
-    "image_encoder": "effnet-lite0",
-    "audio_tagger": "yamnet",
-}
+# The embedded defaults of each role are the defaults of the `models` section of params.
+EMBEDDED_DEFAULTS = dataclasses.asdict(ModelsConfig())
 _TRUTHY = {"1", "true", "yes", "on"}
 
 

@@ -198,3 +198,13 @@ def complete_spec(spec: ModelSpec) -> ModelSpec:
     config = fetch(spec, lambda local_only: AutoConfig.from_pretrained(
         spec.source, revision=spec.revision, local_files_only=local_only))
     return dataclasses.replace(spec, loader=loader_for_model_type(spec, config.model_type))
+
+
+def model_identity(model) -> dict:
+    """{role, name, id, weights} of a loaded model, for artifact provenance. `id` is the
+    Hugging Face id, else the local folder, else the short name of an embedded model."""
+    spec = getattr(model, "spec", None)
+    name = str(getattr(spec, "name", ""))
+    return {"role": str(getattr(spec, "role", "")), "name": name,
+            "id": str(getattr(spec, "hf_id", None) or getattr(spec, "folder", None) or name),
+            "weights": str(getattr(spec, "weights_source", "") or "")}

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.special
+from tqdm import tqdm
 import torch
 
 from . import yamnet
@@ -175,3 +177,14 @@ def load_audio_tagger(name: str, device: str | torch.device = "auto", batch_size
         spec.source, revision=spec.revision, local_files_only=local_only))
     spec = dataclasses.replace(spec, input_size=(fe.max_length, fe.num_mel_bins), mean=(fe.mean,), std=(fe.std,))
     return ASTTagger(spec, model.to(dev).eval(), fe, dev, batch_size)
+
+
+def tag_rows(tag_fn: Callable[[np.ndarray], np.ndarray], waveforms, rows: np.ndarray,
+             batch_size: int = 64, desc: str = "tagging") -> np.ndarray:
+    """Tag the int16 waveforms at `rows` (increasing) of an array or h5py dataset
+    [M,48000], a batch at a time, with `tag_fn(float32 waveforms in [-1,1]) -> [B,527]`."""
+    out = []
+    for i in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch"):
+        batch = np.asarray(waveforms[rows[i:i + batch_size]], np.float32) / 32768.0
+        out.append(np.asarray(tag_fn(batch), np.float32))
+    return np.concatenate(out) if out else np.zeros((0, N_CLASSES), np.float32)

@@ -18,7 +18,7 @@ import av
 import cv2
 import numpy as np
 
-from . import CLIP_SECONDS, FPS, NUM_FRAMES, SAMPLE_RATE
+from vida_core import CLIP_SECONDS, FPS, NUM_FRAMES, SAMPLE_RATE
 
 _EPS = 1e-4          # seconds of slack when comparing presentation times
 _SEEK_AFTER = 2.0    # seek once when the window starts later than this

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import colorsys
 import csv
-import multiprocessing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -52,7 +51,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .artifacts import atomic_path
+from vida_core.config import DemoConfig as DemoParams
+from vida_core.io.artifacts import atomic_path
 
 DEMO_CLASSES: tuple[str, ...] = (
     "metal_drop",
@@ -76,28 +76,18 @@ INFO_FILE = "demo_info.csv"
 INFO_COLUMNS = ("clip_id", "path", "label", "fps", "duration", "audio")
 
 
-@dataclass(frozen=True)
-class DemoConfig:
-    clips_per_class: int = 40
-    num_classes: int = len(DEMO_CLASSES)  # take the first K classes (tiny test datasets)
-    seed: int = 0
-    width: int = 256  # must be even (yuv420p)
-    height: int = 192
-    no_audio_fraction: float = 0.03  # clips without an audio stream
-    silent_fraction: float = 0.03  # clips whose audio stream is all zeros
-    workers: int = 2
-    crf: int = 23
-    preset: str = "ultrafast"  # libx264 preset
-    progress: bool = True
+@dataclass
+class DemoConfig(DemoParams):
+    """The demo's knobs (defaults in vida_core.config), checked, with the class list they choose."""
 
     def __post_init__(self):
         if not 1 <= self.num_classes <= len(DEMO_CLASSES):
-            raise ValueError(f"num_classes must be 1..{len(DEMO_CLASSES)}, got {self.num_classes}")
+            raise ValueError(f"demo.num_classes must be 1..{len(DEMO_CLASSES)}, got {self.num_classes}")
         fractions = (self.no_audio_fraction, self.silent_fraction)
         if min(fractions) < 0 or sum(fractions) > 1:
-            raise ValueError("no_audio_fraction and silent_fraction must be >= 0 and sum to at most 1")
+            raise ValueError("demo.no_audio_fraction and demo.silent_fraction must be >= 0 and sum to at most 1")
         if self.width % 2 or self.height % 2:
-            raise ValueError("width and height must be even (H.264 yuv420p)")
+            raise ValueError("demo.width and demo.height must be even (H.264 yuv420p)")
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -608,7 +598,8 @@ def _make_clip(job: tuple[str, int, DemoConfig, Path]) -> dict:
     }
 
 
-def generate_demo_dataset(out_dir: Path, config: DemoConfig = DemoConfig()) -> list[dict]:
+def generate_demo_dataset(out_dir: Path, config: DemoConfig = DemoConfig(), executor=None,
+                          progress: bool = True) -> list[dict]:
     """Write `<out_dir>/<class>/<clip_id>.mp4` for every clip and `<out_dir>/demo_info.csv`.
 
     Returns the rows of demo_info.csv: clip_id, path (relative to out_dir), label, fps, duration (s,
@@ -619,13 +610,10 @@ def generate_demo_dataset(out_dir: Path, config: DemoConfig = DemoConfig()) -> l
         (out_dir / label).mkdir(parents=True, exist_ok=True)
     jobs = [(label, index, config, out_dir)
             for label in config.classes for index in range(config.clips_per_class)]
-    progress = dict(total=len(jobs), desc="demo clips", unit="clip", disable=not config.progress)
-    if config.workers > 1:
-        # spawn: safe whatever the caller has imported (forking after torch/OpenMP threads can hang)
-        with multiprocessing.get_context("spawn").Pool(config.workers) as pool:
-            rows = list(tqdm(pool.imap(_make_clip, jobs), **progress))
+    if executor is None:
+        rows = [_make_clip(job) for job in tqdm(jobs, desc="demo clips", unit="clip", disable=not progress)]
     else:
-        rows = [_make_clip(job) for job in tqdm(jobs, **progress)]
+        rows = list(executor.map(_make_clip, jobs, total=len(jobs), desc="demo clips"))
 
     with atomic_path(out_dir / INFO_FILE) as partial, open(partial, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=INFO_COLUMNS, lineterminator="\n")

@@ -1,9 +1,10 @@
 """HDF5 artifacts: atomic writes, provenance attributes, chunked appends, clip alignment.
 
 Every artifact carries a `clip_id` string dataset and attributes recording the stage, its
-params, the models and the package versions that produced it (design.md section 3). Files are
-written under a temporary name and renamed when complete, so an interrupted stage never
-leaves a file that looks finished.
+params, the models and the package versions that produced it. Files are written under a
+temporary name and renamed when complete, so an interrupted stage never leaves a file that
+looks finished. Rows are read and aligned by clip id through `read_rows` and `aligned_rows`,
+the one implementation of each.
 """
 
 from __future__ import annotations
@@ -38,16 +39,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return versions
-
-
-def require(path: str | Path, stage: str) -> Path:
-    """Return `path` if it exists, else fail naming the stage that produces it."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingArtifactError(
-            f"{path} is missing: it is produced by the '{stage}' stage. "
-            f"Run `dvc repro {stage}` (or `dvc repro` for the whole pipeline) first.")
-    return path
 
 
 @contextlib.contextmanager
@@ -105,6 +96,50 @@ def align(wanted: Sequence[str], available: Sequence[str]) -> np.ndarray:
     """Row index in `available` of each id in `wanted` (-1 where absent)."""
     position = {cid: i for i, cid in enumerate(available)}
     return np.array([position.get(cid, -1) for cid in wanted], dtype=np.int64)
+
+
+def aligned_rows(wanted: Sequence[str], available: Sequence[str], source: str | Path, stage: str) -> np.ndarray:
+    """Row index in `available` of every id in `wanted`; an error naming the stale artifact
+    and the stage to rerun when any is absent."""
+    rows = align(wanted, available)
+    if (rows < 0).any():
+        absent = [wanted[i] for i in np.flatnonzero(rows < 0)[:3]]
+        raise ValueError(f"{int((rows < 0).sum())} clips (e.g. {absent}) are missing from {source}: "
+                         f"it is older than the artifacts that list them; rerun `dvc repro {stage}`.")
+    return rows
+
+
+def read_rows(ds: h5py.Dataset, rows: np.ndarray, transform=None, block: int | None = None) -> np.ndarray:
+    """`ds[rows]` for any order of unique rows (HDF5 itself needs sorted selections).
+
+    Dense selections are read as one contiguous slice, which is far faster than point
+    selection. With `block`, rows are read `block` at a time and `transform` is applied to
+    each block, so a big dataset is never loaded whole just to reduce some of its rows.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if block is not None:
+        transform = transform or (lambda x: x)
+        parts = [transform(read_rows(ds, rows[i:i + block])) for i in range(0, len(rows), block)]
+        return np.concatenate(parts) if parts else transform(np.asarray(ds[:0]))
+    if len(rows) == 0:
+        out = np.asarray(ds[:0])
+        return transform(out) if transform else out
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    lo, hi = int(sorted_rows[0]), int(sorted_rows[-1]) + 1
+    if hi - lo <= 2 * len(rows):
+        data = ds[lo:hi][sorted_rows - lo]
+    else:
+        data = ds[sorted_rows]
+    out = np.empty_like(data)
+    out[order] = data
+    return transform(out) if transform else out
+
+
+def write_json(path: str | Path, data) -> None:
+    """Write a metrics/plot json atomically (a crashed stage leaves no half file)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 class RowWriter:
@@ -166,3 +201,37 @@ def save_torch(obj, path: str | Path) -> None:
     torch.save(obj, buffer)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
+
+
+class UnknownClipError(KeyError):
+    """A clip id that is not in an artifact; the message lists close matches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def resolve_clip_id(query: str, ids: Sequence[str], source: str | Path = "the artifact") -> str:
+    """The clip id `query` names: itself, or the one id ending in `/query` (a unique suffix).
+
+    Otherwise an UnknownClipError that lists the ids it could have meant.
+    """
+    if query in ids:
+        return query
+    suffixed = [cid for cid in ids if cid.endswith("/" + query.lstrip("/"))]
+    if len(suffixed) == 1:
+        return suffixed[0]
+    if suffixed:
+        raise UnknownClipError(f"clip '{query}' matches {len(suffixed)} clips in {source}: "
+                               f"{', '.join(suffixed[:8])}; give more of the path")
+    import difflib
+
+    close = difflib.get_close_matches(query, ids, n=5, cutoff=0.5) or \
+        [cid for cid in ids if query in cid][:5]
+    hint = f"; did you mean {', '.join(close)}?" if close else f" (e.g. {', '.join(ids[:3])})"
+    raise UnknownClipError(f"clip '{query}' is not in {source}{hint}")
+
+
+def clip_row(f: h5py.File, clip_id: str) -> int | None:
+    """Row of `clip_id` in an open artifact, or None when it is not there."""
+    ids = read_strings(f["clip_id"])
+    return ids.index(clip_id) if clip_id in ids else None

@@ -1,4 +1,4 @@
-"""Per-frame visual features: the image encoder on the 18 RGB frames and 18 flow images per clip.
+"""Stage `visual_features`: the image encoder on the 18 RGB frames and 18 flow images per clip.
 
 Flow as an image. Each flow field [h, w, 2] becomes a 3-channel uint8 image:
   R = x displacement, G = y displacement, both mapped linearly from
@@ -24,8 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 from vida_core import NUM_FRAMES
-from vida_core.artifacts import RowWriter, align, read_strings, require, write_h5, write_strings
-from vida_core.learn.data import read_rows
+from vida_core.io.artifacts import RowWriter, aligned_rows, read_rows, read_strings, write_h5, write_strings
+from vida_core.models.specs import model_identity
 
 
 def flow_to_image(flow: np.ndarray, clip_pixels: float) -> np.ndarray:
@@ -41,26 +41,13 @@ def zero_motion_image(height: int, width: int, clip_pixels: float) -> np.ndarray
     return flow_to_image(np.zeros((height, width, 2), np.float32), clip_pixels)
 
 
-def model_id(encoder) -> str:
-    spec = getattr(encoder, "spec", None)
-    if spec is None:
-        return type(encoder).__name__
-    ident = getattr(spec, "hf_id", None) or getattr(spec, "name", "unknown")
-    revision = getattr(spec, "revision", None)
-    return f"{ident}@{revision}" if revision else ident
-
-
 def extract_visual_features(frames_h5: str | Path, flow_h5: str | Path, out_h5: str | Path, encoder,
                             batch_clips: int = 8, flow_clip_pixels: float = 16.0, dtype: str = "float16",
                             params: dict | None = None) -> dict:
     """Encode RGB and flow images of every clip of frames.h5 -> visual.h5 (`rgb`, `flow` [N, 18, D])."""
-    with h5py.File(require(frames_h5, "frames"), "r") as frames_file, \
-            h5py.File(require(flow_h5, "flow"), "r") as flow_file:
+    with h5py.File(frames_h5, "r") as frames_file, h5py.File(flow_h5, "r") as flow_file:
         clip_ids = read_strings(frames_file["clip_id"])
-        flow_rows = align(clip_ids, read_strings(flow_file["clip_id"]))
-        if (flow_rows < 0).any():
-            raise ValueError(f"{int((flow_rows < 0).sum())} clips of frames.h5 are missing from flow.h5 "
-                             "(it is older than frames.h5); rerun `dvc repro flow`.")
+        flow_rows = aligned_rows(clip_ids, read_strings(flow_file["clip_id"]), flow_h5, "flow")
         frames, flows = frames_file["frames"], flow_file["flow"]
         fields = flows.shape[1]
         if fields != NUM_FRAMES - 1:
@@ -69,7 +56,7 @@ def extract_visual_features(frames_h5: str | Path, flow_h5: str | Path, out_h5: 
         dim = int(encoder.dim)
         zero_feature = encoder.encode(zero_motion_image(*flows.shape[2:4], flow_clip_pixels)[None])[0]
         row = ((NUM_FRAMES, dim), np.dtype(dtype), {})
-        models = {"image_encoder": model_id(encoder)}
+        models = {"image_encoder": model_identity(encoder)["id"]}
         with write_h5(out_h5, "visual_features", params=params, models=models) as out:
             write_strings(out, "clip_id", clip_ids)
             out.attrs["flow_image"] = ("R,G = x,y displacement mapped from [-s, s] to [0, 255]; B = magnitude from "

@@ -15,7 +15,8 @@ def inspect(artifact: Path = typer.Argument(..., help="an artifact: artifacts/fr
             clip: Optional[str] = typer.Option(None, "--clip", help="a clip id: also draw a PNG of it"),
             out: Optional[Path] = typer.Option(None, "--out", help="where the PNG goes (default artifacts/inspect/<clip>.png)")):
     """Summarise an artifact (shapes, params, versions, counts, rejects); with --clip, draw the clip."""
-    from . import inspect as inspection
+    from vida_core.io.artifacts import UnknownClipError
+    from vida_core.views import inspect as inspection
 
     if not artifact.exists():
         raise typer.BadParameter(f"{artifact} does not exist; run `dvc repro` to make the artifacts")
@@ -27,6 +28,11 @@ def inspect(artifact: Path = typer.Argument(..., help="an artifact: artifacts/fr
         typer.echo(inspection.summarize_other(artifact, clip))
     if clip:
         artifacts = artifact.parent
+        try:
+            clip = inspection.find_clip(clip, artifacts)
+        except UnknownClipError as err:
+            typer.echo(f"vida inspect: {err}", err=True)
+            raise typer.Exit(2)
         out = out or artifacts / "inspect" / f"{clip.replace('/', '__')}.png"
         for png in inspection.plot_clip_all(clip, artifacts, out):
             typer.echo(f"wrote {png}")
@@ -36,10 +42,12 @@ def inspect(artifact: Path = typer.Argument(..., help="an artifact: artifacts/fr
 def report(artifacts: Path = typer.Option(Path("artifacts"), help="the artifacts folder"),
            metrics: Path = typer.Option(Path("metrics/classify.json"), help="the classify metrics")):
     """Print the results table (paper layout) and write it to artifacts/report.md."""
-    from .report import build_report
-    from .params import load_params
+    import dataclasses
 
-    typer.echo(build_report(metrics, load_params(), artifacts / "report.md"))
+    from vida_core.config import load_params
+    from vida_core.views.report import build_report
+
+    typer.echo(build_report(metrics, dataclasses.asdict(load_params()), artifacts / "report.md"))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The feature-space audio tagger (design.md section 4).
+"""Stage `feature_tagger`: the feature-space audio tagger.
 
 Pooling audio to 18 steps of 1/6 s removes the transients an audio tagger listens for, so the
 real tagger cannot label 18 x 128 features (generated ones included) by stretching them back.
@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from vida_core import NUM_AUDIOSET_LABELS, NUM_MEL_BINS
-from vida_core.artifacts import save_torch
+from vida_core import NUM_AUDIOSET_LABELS, NUM_FRAMES, NUM_MEL_BINS
 from vida_core.device import resolve_device
+from vida_core.io.artifacts import atomic_path, read_rows, read_strings, save_torch, write_h5, write_strings
+from vida_core.models.specs import model_identity
+from vida_core.models.tagger import tag_rows
+from vida_core.semantic.label_bank import split_rows
 
 CHECKPOINT_FORMAT = "vida-feature-tagger/1"
 
@@ -161,26 +165,6 @@ def train_feature_tagger(train_logmel: np.ndarray, train_teacher: np.ndarray,
 
 # ---------------------------------------------------------------- teacher and metrics
 
-def read_rows(dataset, rows: np.ndarray, batch_size: int = 1024,
-              transform: Callable[[np.ndarray], np.ndarray] = lambda x: x) -> np.ndarray:
-    """`transform(dataset[rows])` read a batch at a time (`rows` increasing), so a big h5py
-    dataset is never loaded whole just to pick some of its rows."""
-    starts = range(0, len(rows), batch_size)
-    return np.concatenate([transform(np.asarray(dataset[rows[i:i + batch_size]])) for i in starts]
-                          or [transform(np.asarray(dataset[:0]))])
-
-
-def tag_rows(tag_fn: Callable[[np.ndarray], np.ndarray], waveforms, rows: np.ndarray,
-             batch_size: int = 64, desc: str = "tagging") -> np.ndarray:
-    """Tag the int16 waveforms at `rows` (increasing) of an array or h5py dataset
-    [M,48000], a batch at a time, with `tag_fn(float32 waveforms in [-1,1]) -> [B,527]`."""
-    out = []
-    for i in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch"):
-        batch = np.asarray(waveforms[rows[i:i + batch_size]], np.float32) / 32768.0
-        out.append(np.asarray(tag_fn(batch), np.float32))
-    return np.concatenate(out) if out else np.zeros((0, NUM_AUDIOSET_LABELS), np.float32)
-
-
 def average_precision(relevant: np.ndarray, scores: np.ndarray) -> float:
     """AP = sum over score thresholds of (recall gain) x precision, ties grouped (the same
     definition as scikit-learn's average_precision_score). NaN when nothing is relevant."""
@@ -225,3 +209,64 @@ def class_tag_profiles(teacher_scores: np.ndarray, labels: Sequence[str]) -> dic
     top labels or their cosine distance)."""
     labels = np.asarray(labels)
     return {c: np.asarray(teacher_scores)[labels == c].mean(0) for c in sorted(set(labels.tolist()))}
+
+
+def json_safe(value):
+    """NaN -> null, so the metrics file stays valid JSON."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def run_feature_tagger(audio_h5: Path, split_of: dict[str, str], tagger, config, seed: int, device,
+                       out_pt: Path, out_h5: Path, metrics_json: Path, params: dict) -> dict:
+    """Teach the head with the real tagger on train audio; report it on val beside the
+    alternatives; write the checkpoint, feature_tagger.h5 and the metrics.
+
+    Teacher: the real audio tagger on the waveforms of train and val clips with real audio. The
+    head learns the teacher's 527 scores from the train clips' log-mels (soft BCE targets),
+    early-stopped on val loss. Reported on val beside the naive alternative (pool the
+    waveform's features to 18 steps, stretch back, run the real tagger) and the label prior
+    (every clip gets the mean train teacher scores). Teacher labels for mAP: scores >=
+    label_threshold, plus the teacher's top-1. Val also picks the stopping epoch, so the head's
+    val numbers are slightly optimistic; test clips are never touched.
+    """
+    threshold = float(config.label_threshold)
+    with h5py.File(audio_h5, "r") as f:
+        clip_ids, has_audio = read_strings(f["clip_id"]), f["has_audio"][()]
+        train_rows, val_rows = (split_rows(clip_ids, split_of, has_audio, s) for s in ("train", "val"))
+        if not len(train_rows):
+            raise RuntimeError("feature_tagger: no training clip has real audio, so there is nothing to "
+                               "learn from; check audio.h5 (`vida inspect`)")
+        train_teacher = tag_rows(tagger.tag, f["waveform"], train_rows, desc="teacher: train audio")
+        val_teacher = tag_rows(tagger.tag, f["waveform"], val_rows, desc="teacher: val audio")
+        val_stretched = tag_rows(lambda w: tagger.tag_pooled_stretched(w, NUM_FRAMES), f["waveform"],
+                                 val_rows, desc="stretched-back: val audio")
+        train_logmel = read_rows(f["logmel"], train_rows, block=1024)
+        val_logmel = read_rows(f["logmel"], val_rows, block=1024)
+
+    teacher_id = model_identity(tagger)
+    head, history = train_feature_tagger(
+        train_logmel, train_teacher, val_logmel, val_teacher,
+        hidden=config.hidden, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+        patience=config.patience, seed=seed, device=device,
+        info={"teacher": teacher_id, "label_threshold": threshold, "seed": seed, "train_clips": len(train_rows)})
+    val_head = head.predict(val_logmel)
+    prior = np.tile(train_teacher.mean(0), (len(val_rows), 1))
+    metrics = {"val_head": agreement_metrics(val_teacher, val_head, threshold),
+               "val_stretched": agreement_metrics(val_teacher, val_stretched, threshold),
+               "val_prior": agreement_metrics(val_teacher, prior, threshold),
+               "train_clips": len(train_rows), "val_clips": len(val_rows), "label_threshold": threshold,
+               "best_epoch": history["best_epoch"], "epochs_run": len(history["train_loss"])}
+
+    head.save(out_pt)
+    with write_h5(out_h5, "feature_tagger", params=params, models={"audio_tagger": teacher_id["id"]}) as f:
+        write_strings(f, "clip_id", [clip_ids[i] for i in train_rows])
+        f["teacher"] = train_teacher  # [N,527] the real tagger on the train waveforms
+        write_strings(f, "val/clip_id", [clip_ids[i] for i in val_rows])
+        f["val/teacher"], f["val/head"], f["val/stretched"] = val_teacher, val_head, val_stretched
+        f["history/train_loss"], f["history/val_loss"] = history["train_loss"], history["val_loss"]
+        f.attrs["metrics"] = json.dumps(json_safe(metrics))
+    with atomic_path(metrics_json) as tmp:
+        tmp.write_text(json.dumps(json_safe(metrics), indent=2))
+    return {k: metrics[k] for k in ("val_head", "val_stretched", "best_epoch")}

@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.artifacts import align, read_strings
+from vida_core.io.artifacts import clip_row, read_strings
 
 
 def summarize_captions(path: str | Path, clip: str | None = None) -> str:
@@ -65,8 +65,8 @@ def summarize_dictionary(path: str | Path) -> str:
 
 
 def _row_of(f: h5py.File, clip_id: str) -> int:
-    row = int(align([clip_id], read_strings(f["clip_id"]))[0])
-    if row < 0:
+    row = clip_row(f, clip_id)
+    if row is None:
         raise KeyError(f"clip {clip_id!r} is not in {f.filename}")
     return row
 

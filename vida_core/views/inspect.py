@@ -16,7 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .artifacts import provenance, read_strings
+from vida_core.io.artifacts import clip_row, provenance, read_strings, resolve_clip_id
+from vida_core.io.registry import artifact
 
 
 def _describe_tree(f: h5py.Group, indent: str = "  ") -> list[str]:
@@ -73,7 +74,7 @@ def summarize_h5(path: str | Path) -> str:
         lines.extend(_stage_counts(f))
         stage = prov["stage"]
     if stage == "label_bank":
-        from .inspect_semantic import summarize_label_bank
+        from vida_core.views.inspect_semantic import summarize_label_bank
         lines.append(summarize_label_bank(path))
     return "\n".join(lines)
 
@@ -89,13 +90,18 @@ def summarize_manifest(path: str | Path) -> str:
     return "\n".join(lines)
 
 
+def _file(folder: Path, name: str) -> Path:
+    """Where the registry's artifact `name` is in an artifacts folder."""
+    return Path(folder) / Path(artifact(name).file).name
+
+
 def _row(path: Path, clip_id: str) -> int:
     with h5py.File(path, "r") as f:
-        ids = read_strings(f["clip_id"])
-    if clip_id not in ids:
-        raise KeyError(f"clip '{clip_id}' is not in {path} (e.g. {ids[:3]}); "
+        row = clip_row(f, clip_id)
+    if row is None:
+        raise KeyError(f"clip '{clip_id}' is not in {path}; "
                        "`vida inspect artifacts/frames.h5` lists rejected clips")
-    return ids.index(clip_id)
+    return row
 
 
 def plot_clip(clip_id: str, artifacts: str | Path, out_png: str | Path) -> Path:
@@ -105,21 +111,21 @@ def plot_clip(clip_id: str, artifacts: str | Path, out_png: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     artifacts = Path(artifacts)
-    i = _row(artifacts / "frames.h5", clip_id)
-    with h5py.File(artifacts / "frames.h5", "r") as f:
+    i = _row(_file(artifacts, "frames"), clip_id)
+    with h5py.File(_file(artifacts, "frames"), "r") as f:
         frames, stamps = f["frames"][i], f["timestamps"][i]
     magnitude = mask = None
-    if (artifacts / "flow.h5").exists():
-        with h5py.File(artifacts / "flow.h5", "r") as f:
-            magnitude = f["magnitude"][_row(artifacts / "flow.h5", clip_id)]
-    if (artifacts / "representative.h5").exists():
-        with h5py.File(artifacts / "representative.h5", "r") as f:
-            mask = f["mask"][_row(artifacts / "representative.h5", clip_id)]
+    if (_file(artifacts, "flow")).exists():
+        with h5py.File(_file(artifacts, "flow"), "r") as f:
+            magnitude = f["magnitude"][_row(_file(artifacts, "flow"), clip_id)]
+    if (_file(artifacts, "representative")).exists():
+        with h5py.File(_file(artifacts, "representative"), "r") as f:
+            mask = f["mask"][_row(_file(artifacts, "representative"), clip_id)]
             threshold = f.attrs.get("threshold")
     logmel = note = None
-    if (artifacts / "audio.h5").exists():
-        with h5py.File(artifacts / "audio.h5", "r") as f:
-            j = _row(artifacts / "audio.h5", clip_id)
+    if (_file(artifacts, "audio")).exists():
+        with h5py.File(_file(artifacts, "audio"), "r") as f:
+            j = _row(_file(artifacts, "audio"), clip_id)
             logmel, has_audio = f["logmel"][j], bool(f["has_audio"][j])
             note = "" if has_audio else read_strings(f["audio_note"])[j]
 
@@ -161,10 +167,10 @@ def summarize_other(path: str | Path, clip: str | None = None) -> str:
     """JSON and CSV artifacts other than the manifest (captions, dictionary, metrics)."""
     path = Path(path)
     if path.name == "captions.json":
-        from .inspect_semantic import summarize_captions
+        from vida_core.views.inspect_semantic import summarize_captions
         return summarize_captions(path, clip)
     if path.name == "semantic_dictionary.csv":
-        from .inspect_semantic import summarize_dictionary
+        from vida_core.views.inspect_semantic import summarize_dictionary
         return summarize_dictionary(path)
     if path.suffix == ".json":
         return json.dumps(json.loads(path.read_text()), indent=2)
@@ -175,20 +181,32 @@ def summarize_other(path: str | Path, clip: str | None = None) -> str:
     raise ValueError(f"don't know how to summarise {path}; give an .h5, .csv or .json artifact")
 
 
+def find_clip(query: str, artifacts: str | Path) -> str:
+    """The clip id a user typed: exact, or a unique suffix of the ids in frames.h5 (else the manifest)."""
+    frames = _file(artifacts, "frames")
+    if frames.exists():
+        with h5py.File(frames, "r") as f:
+            ids = read_strings(f["clip_id"]) + read_strings(f["rejects/clip_id"])
+    else:
+        with open(_file(artifacts, "manifest"), newline="") as f:
+            ids = [row["clip_id"] for row in csv.DictReader(f)]
+    return resolve_clip_id(query, ids, frames)
+
+
 def plot_clip_all(clip_id: str, artifacts: str | Path, out_png: str | Path) -> list[Path]:
     """Every picture of a clip that the artifacts present allow; returns the PNG paths."""
     artifacts, out_png = Path(artifacts), Path(out_png)
     written = [plot_clip(clip_id, artifacts, out_png)]
-    if (artifacts / "captions.json").exists() and (artifacts / "label_map.h5").exists():
-        from .inspect_semantic import plot_captions
+    if (_file(artifacts, "captions")).exists() and (_file(artifacts, "label_map")).exists():
+        from vida_core.views.inspect_semantic import plot_captions
         target = out_png.with_name(out_png.stem + "_captions.png")
-        plot_captions(clip_id, artifacts / "frames.h5", artifacts / "representative.h5",
-                      artifacts / "captions.json", artifacts / "label_map.h5", target)
+        plot_captions(clip_id, _file(artifacts, "frames"), _file(artifacts, "representative"),
+                      _file(artifacts, "captions"), _file(artifacts, "label_map"), target)
         written.append(target)
-    if (artifacts / "generated_svdmap.h5").exists() and (artifacts / "generated_cafmap.h5").exists():
-        from .inspect_learning import plot_generated
+    if (_file(artifacts, "generated_svdmap")).exists() and (_file(artifacts, "generated_cafmap")).exists():
+        from vida_core.views.inspect_learning import plot_generated
         target = out_png.with_name(out_png.stem + "_generated.png")
-        plot_generated(clip_id, artifacts / "audio.h5", artifacts / "generated_svdmap.h5",
-                       artifacts / "generated_cafmap.h5", target)
+        plot_generated(clip_id, _file(artifacts, "audio"), _file(artifacts, "generated_svdmap"),
+                       _file(artifacts, "generated_cafmap"), target)
         written.append(target)
     return written

@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.artifacts import atomic_path, read_strings
+from vida_core.io.artifacts import atomic_path, clip_row
 
 
 def _clip_row(path: str | Path, clip_id: str, dataset: str) -> np.ndarray | None:
@@ -16,10 +16,9 @@ def _clip_row(path: str | Path, clip_id: str, dataset: str) -> np.ndarray | None
     if path is None or not Path(path).exists():
         return None
     with h5py.File(path, "r") as f:
-        ids = read_strings(f["clip_id"])
-        if clip_id not in ids:
+        i = clip_row(f, clip_id)
+        if i is None:
             return None
-        i = ids.index(clip_id)
         if dataset == "logmel" and "has_audio" in f and not bool(f["has_audio"][i]):
             return None   # zeros stand for "no audio"; do not plot them as a spectrogram
         return np.asarray(f[dataset][i], dtype=np.float32)

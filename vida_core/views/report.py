@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from vida_core.artifacts import atomic_path
+from vida_core.io.artifacts import atomic_path
 
 # Top-1 accuracy (%) on Moments in Time, quoted from the paper's Table 1 (SVDMap) and Table 2
 # (CAFMap). None means the number has not been transcribed here and is shown as "n/a": fill
@@ -17,13 +17,20 @@ PAPER_MIT_TOP1: dict[str, dict[str, float | None]] = {
     "table2": {"baseline": None, "cafmap": None, "real_audio": None},
 }
 
-TABLES = {
-    "table1": ("Table 1: SVDMap (visual features -> audio features)",
-               [("vision only", "baseline"), ("+ SVDMap (all)", "svdmap"),
-                ("+ SVDMap (filtered)", "svdmap_filtered"), ("+ real audio", "real_audio")]),
-    "table2": ("Table 2: CAFMap (caption-derived condition + noise -> audio features)",
-               [("vision only", "baseline"), ("+ CAFMap", "cafmap"), ("+ real audio", "real_audio")]),
-}
+
+
+def report_tables(conditions=None) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """table -> (title, [(row label, condition)]), from the conditions table; a condition in no
+    paper table gets an "Other conditions" table, so none is dropped from the report silently."""
+    from vida_core.learn.conditions import CONDITIONS, REPORT_TABLES
+
+    conditions = CONDITIONS if conditions is None else conditions
+    tables = {t: (title, [(c.label, c.name) for c in conditions.values() if t in c.tables])
+              for t, title in REPORT_TABLES.items()}
+    others = [(c.label, c.name) for c in conditions.values() if not set(c.tables) & set(REPORT_TABLES)]
+    if others:
+        tables["other"] = ("Other conditions", others)
+    return tables
 
 
 def _load(value):
@@ -61,12 +68,12 @@ def build_report(metrics_json, params, out_md: str | Path | None = None) -> str:
     metrics, params = _load(metrics_json), _load(params)
     k = metrics.get("top5_k", 5)
     lines = ["# VIDA results", "", _setup_line(metrics, params), ""]
-    for table, (title, rows) in TABLES.items():
+    for table, (title, rows) in report_tables().items():
         lines += [f"## {title}", "",
                   f"| setting | paper, MiT top-1 | ours top-1 | ours top-{k} | train clips with audio |",
                   "| --- | ---: | ---: | ---: | ---: |"]
         for label, condition in rows:
-            paper = PAPER_MIT_TOP1[table].get(condition)
+            paper = PAPER_MIT_TOP1.get(table, {}).get(condition)
             paper_text = "n/a" if paper is None else f"{paper:.1f}"
             entry = metrics.get(condition)
             if entry is None:

@@ -1,0 +1,91 @@
+"""The code layout's contracts: dvc.yaml's code deps cover every module a stage runs, and its
+outs agree with the artifact registry."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vida_core.io.registry import ARTIFACTS
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _module_file(name: str) -> Path | None:
+    """vida_core.x.y -> its file (module or package __init__), None when it is not ours."""
+    if name != "vida_core" and not name.startswith("vida_core."):
+        return None
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every vida_core module a file imports, at top level or inside functions (lazy imports run too)."""
+    tree = ast.parse(path.read_text())
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    if path.name != "__init__.py":
+        package = package.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if _module_file(name)}
+
+
+def code_closure(script: Path) -> set[Path]:
+    """The vida_core files a stage script runs: its imports, their imports, and each package's __init__."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        for name in _imported_modules(path):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):     # importing a.b.c runs a/__init__ and a/b/__init__ too
+                file = _module_file(".".join(parts[:i]))
+                if file and file not in seen:
+                    seen.add(file)
+                    todo.append(file)
+    return seen
+
+
+def _covered(file: Path, deps: list[str]) -> bool:
+    rel = file.relative_to(ROOT).as_posix()
+    return any(rel == dep or rel.startswith(dep.rstrip("/") + "/") for dep in deps)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stage_deps_cover_the_code_it_runs(stage):
+    deps = STAGES[stage]["deps"]
+    script = ROOT / "stages" / f"{stage}.py"
+    assert f"stages/{stage}.py" in deps
+    missing = sorted(f.relative_to(ROOT).as_posix() for f in code_closure(script) if not _covered(f, deps))
+    assert not missing, f"dvc.yaml stage '{stage}' runs {missing} but does not list them (or their folder) as deps"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stage_outs_match_the_registry(stage):
+    declared = set()
+    for kind in ("outs", "metrics", "plots"):
+        for entry in STAGES[stage].get(kind, []):
+            declared.add(next(iter(entry)) if isinstance(entry, dict) else entry)
+    registered = {a.file for a in ARTIFACTS.values() if a.stage == stage}
+    # dvclive folders are DVC plots written by dvclive itself, not registry artifacts.
+    declared = {d for d in declared if not d.startswith("dvclive/")}
+    assert declared == registered
+
+
+def test_every_registry_file_is_written_by_a_dvc_stage():
+    for a in ARTIFACTS.values():
+        assert a.stage in STAGES, f"{a.name} names stage {a.stage}, which dvc.yaml does not have"

@@ -1,0 +1,298 @@
+"""Every knob of the pipeline, typed, with its default, in one place.
+
+`params.yaml` is read into `Params` by `load_params`: each section becomes its dataclass, and
+an unknown key anywhere is an error naming the key and the section, so a typo in
+`dvc exp run -S generate_svdmap.hiden=256` fails loudly instead of being ignored. Values keep
+the type the user wrote when it fits the declared one (an int where a float is declared stays
+an int), so artifacts that record their params record exactly what was asked for.
+
+Defaults live here and only here: `params.yaml` repeats the knobs a user is expected to turn,
+with comments, and any key left out of it takes the default below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """params.yaml has an unknown key or a value of the wrong type; the message names both."""
+
+
+# ------------------------------------------------------------------------------ data
+
+@dataclass
+class DatasetConfig:
+    name: str = "demo"        # demo | mit | folder | csv
+    root: str = "data/demo"   # MiT root (training/, validation/), a <class>/<clip> tree, or the demo folder
+    csv: str | None = None    # for name: csv, a file with columns path,label[,split]
+    classes: int | list[str] | None = None   # null (all), K (the first K classes), or a list of names
+    max_clips_per_class: int | None = None
+    val_fraction: float = 0.15   # of training clips (MiT) or of all clips (others)
+    test_fraction: float = 0.15  # ignored for MiT, whose validation set is the test split
+    seed: int = 0
+
+
+@dataclass
+class DemoConfig:
+    """The embedded demo dataset (vida_core.io.demo)."""
+    root: str = "data/demo"
+    num_classes: int = 8           # take the first K demo classes (tiny test datasets)
+    clips_per_class: int = 40
+    width: int = 256               # must be even (yuv420p)
+    height: int = 192
+    no_audio_fraction: float = 0.03   # clips without an audio stream
+    silent_fraction: float = 0.03     # clips whose audio stream is all zeros
+    seed: int = 0
+    crf: int = 23                  # libx264 quality
+    preset: str = "ultrafast"      # libx264 preset
+
+
+# --------------------------------------------------------------------------- extract
+
+@dataclass
+class FramesConfig:
+    size: int = 224            # frames are resized (short side) and centre-cropped to size x size
+    min_duration: float = 2.5  # seconds; shorter clips are rejected, 2.5-3 s ones hold their last frame
+
+
+@dataclass
+class AudioConfig:
+    silence_dbfs: float = -80  # a track whose peak is at or below this is digital silence
+
+
+@dataclass
+class FlowConfig:
+    """`method` picks an entry of vida_core.extract.flow.FLOW_METHODS; any other key of the
+    section is one of that method's own knobs, checked against the method's options dataclass
+    when the flow stage starts."""
+    method: str = "dis"
+    size: int = 112            # working resolution of the flow fields
+    options: dict = field(default_factory=dict)   # the method's knobs, e.g. {"preset": "fast"} for DIS
+
+    def as_params(self) -> dict:
+        """The section as params.yaml spells it (method knobs at the top level)."""
+        return {"method": self.method, "size": self.size, **self.options}
+
+
+# -------------------------------------------------------------------------- semantic
+
+@dataclass
+class ModelsConfig:
+    """Model roles: a short name, a Hugging Face id, or a local folder. The defaults are the
+    embedded models, whose weights ship inside Python packages (no download)."""
+    captioner: str = "effnet-lite0-labels"   # paper: blip (Salesforce/blip-image-captioning-base)
+    text_encoder: str = "minilm"             # all-MiniLM-L6-v2, as the reference code used
+    image_encoder: str = "effnet-lite0"      # paper: vit (google/vit-base-patch16-224-in21k)
+    audio_tagger: str = "yamnet"             # paper: ast (MIT/ast-finetuned-audioset-10-10-0.4593)
+
+
+@dataclass
+class CaptionsConfig:
+    batch_size: int = 16       # representative frames per captioner call, gathered across clips
+
+
+@dataclass
+class LabelMapConfig:
+    top_k: int = 5             # keep labels with similarity >= mean of the top-k (paper: 5)
+
+
+@dataclass
+class LabelBankConfig:
+    source: str = "tagged_train_audio"   # tagged_train_audio | audioset
+    min_prob: float = 0.2      # tagger score for a train clip to feed a label (its top-1 always does)
+    audioset_root: str | None = None     # source audioset: folder of <YTID>[_<start>].<ext> media files
+    audioset_csv: str | None = None      # source audioset: balanced_train_segments.csv-style label file
+
+
+@dataclass
+class SemanticDictionaryConfig:
+    top_n: int = 5             # AudioSet labels per action class (paper: 5)
+
+
+# ---------------------------------------------------------------------------- learn
+
+@dataclass
+class FeatureTaggerConfig:
+    hidden: int = 128
+    epochs: int = 60
+    lr: float = 0.001
+    batch_size: int = 64
+    patience: int = 8          # epochs without val-loss improvement before stopping
+    label_threshold: float = 0.2   # teacher labels for mAP: score >= this, plus the teacher's top-1
+
+
+@dataclass
+class VisualFeaturesConfig:
+    batch_clips: int = 8            # clips encoded together (36 images each: 18 RGB + 18 flow)
+    flow_clip_pixels: float = 16.0  # displacement (flow.h5 units: pixels at flow.size) at the ends of uint8
+    dtype: str = "float16"          # storage type of visual.h5 features; halves the file
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60          # upper bound; early stopping on val usually ends sooner
+    patience: int = 8         # epochs without a val improvement before stopping
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+@dataclass
+class GeneratorConfig(TrainConfig):
+    hidden: int = 512
+    layers: int = 2
+    dropout: float = 0.3
+    epochs: int = 40
+    patience: int = 6
+    # RGB+flow features are linearly projected to this many dims before the LSTM (0: fed
+    # directly, as in the paper). A low-rank factorisation of the LSTM's input weights that
+    # makes CPU training several times faster with 2 x 1280-d features.
+    input_proj: int = 256
+
+
+@dataclass
+class CAFMapConfig(GeneratorConfig):
+    use_visual: bool = False  # also feed RGB+flow features (an ablation beyond the paper)
+
+
+@dataclass
+class FilterConfig:
+    top_k: int = 5               # labels the feature tagger assigns to each generated clip
+    iou_threshold: float = 0.1   # keep a train clip's generated audio when IoU >= this
+
+
+@dataclass
+class ClassifyConfig(TrainConfig):
+    # Names from vida_core.learn.conditions.CONDITIONS (checked when the classifier starts).
+    conditions: list[str] = field(default_factory=lambda: [
+        "baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    hidden: int = 256
+    dropout: float = 0.3
+    epochs: int = 30
+    patience: int = 6
+    batch_size: int = 64
+    weight_decay: float = 1e-4
+    # Each modality (RGB, flow, audio) is linearly projected to this many dims before the
+    # LSTM (0: raw concatenation, as in the paper). Besides speed, it gives the 128-d audio
+    # the same width as each 1280-d visual stream.
+    input_proj: int = 128
+
+
+# ----------------------------------------------------------------------------- all
+
+@dataclass
+class Params:
+    # Motion threshold of representative frames: frame i+1 is representative when the motion
+    # between sampled frames i and i+1 is >= threshold x the clip's mean motion (paper: 1.2).
+    threshold: float = 1.2
+    seed: int = 0             # model initialisation, data order, CAFMap noise
+    device: str = "auto"      # auto | cpu | cuda
+    # How per-clip work runs; both change speed, never results, so no stage lists them.
+    workers: int = 2          # processes of the local executor
+    executor: str = "local"   # a name in vida_core.executors.EXECUTORS
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    frames: FramesConfig = field(default_factory=FramesConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    captions: CaptionsConfig = field(default_factory=CaptionsConfig)
+    label_map: LabelMapConfig = field(default_factory=LabelMapConfig)
+    label_bank: LabelBankConfig = field(default_factory=LabelBankConfig)
+    semantic_dictionary: SemanticDictionaryConfig = field(default_factory=SemanticDictionaryConfig)
+    feature_tagger: FeatureTaggerConfig = field(default_factory=FeatureTaggerConfig)
+    visual_features: VisualFeaturesConfig = field(default_factory=VisualFeaturesConfig)
+    generate_svdmap: GeneratorConfig = field(default_factory=GeneratorConfig)
+    generate_cafmap: CAFMapConfig = field(default_factory=CAFMapConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _fits(value: Any, annotation: Any) -> bool:
+    """Whether `value` (as YAML gives it) fits a field's annotation; an int fits a float."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (Any,)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    if annotation is Any:
+        return True
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def build(cls, data: dict | None, section: str):
+    """Dataclass `cls` from a params section, rejecting unknown keys and ill-typed values."""
+    data = dict(data or {})
+    if cls is FlowConfig:
+        return _build_flow(data, section)
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        where = f"section '{section}'" if section else "the top level"
+        raise ConfigError(f"params.yaml: unknown key(s) {unknown} in {where}; known keys: {known}")
+    values = {}
+    for name, value in data.items():
+        annotation = hints[name]
+        key = f"{section}.{name}" if section else name
+        if dataclasses.is_dataclass(annotation):
+            if not isinstance(value, dict):
+                raise ConfigError(f"params.yaml: '{key}' must be a section (a mapping), not {value!r}")
+            values[name] = build(annotation, value, key)
+        elif not _fits(value, annotation):
+            raise ConfigError(f"params.yaml: '{key}' is {value!r}, which is not a {_type_name(annotation)}")
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def _build_flow(data: dict, section: str) -> FlowConfig:
+    # The method's own knobs are checked against its options dataclass by the flow stage, the
+    # one stage that reads them, before any work (vida_core.extract.flow.compute_flow): the
+    # table of methods lives with the flow code so that adding a method is one file.
+    base = build(_FlowBase, {k: v for k, v in data.items() if k in ("method", "size")}, section)
+    return FlowConfig(method=base.method, size=base.size,
+                      options={k: v for k, v in data.items() if k not in ("method", "size")})
+
+
+@dataclass
+class _FlowBase:
+    method: str = "dis"
+    size: int = 112
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """params.yaml as a typed, validated `Params` (defaults for every key it leaves out)."""
+    with open(path) as f:
+        return build(Params, yaml.safe_load(f) or {}, "")
+
+
+def asdict(config) -> dict:
+    """A config as plain data, e.g. for an artifact's provenance."""
+    if isinstance(config, FlowConfig):
+        return config.as_params()
+    return dataclasses.asdict(config)

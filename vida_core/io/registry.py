@@ -1,0 +1,96 @@
+"""The artifact registry: every file a stage writes, declared once.
+
+Each entry names the artifact, its file (relative to the project root, as in dvc.yaml), the
+stage that produces it and its main datasets (or columns). Stage scripts ask for inputs and
+outputs by name through `vida_core.stage.Stage`; `vida inspect`, `vida report` and the tests
+find files here; a test checks that dvc.yaml's outs agree with this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vida_core.io.artifacts import MissingArtifactError
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    file: str                    # relative to the project root
+    stage: str                   # the dvc.yaml stage that writes it
+    datasets: tuple[str, ...]    # main HDF5 datasets, CSV columns or JSON keys
+    kind: str = "out"            # out (DVC-cached) | metrics | plots (kept in git)
+
+    def path(self, root: str | Path = ".") -> Path:
+        return Path(root) / self.file
+
+    def require(self, root: str | Path = ".") -> Path:
+        """The file, or an error naming the stage to run."""
+        path = self.path(root)
+        if not path.exists():
+            raise MissingArtifactError(
+                f"{path} is missing: it is produced by the '{self.stage}' stage. "
+                f"Run `dvc repro {self.stage}` (or `dvc repro` for the whole pipeline) first.")
+        return path
+
+
+_ALL = [
+    Artifact("demo", "data/demo", "demo_data", ("<class>/<clip_id>.mp4", "demo_info.csv")),
+    Artifact("manifest", "artifacts/manifest.csv", "manifest", ("clip_id", "path", "label", "split")),
+    Artifact("frames", "artifacts/frames.h5", "frames",
+             ("clip_id", "frames", "timestamps", "rejects/clip_id", "rejects/reason")),
+    Artifact("audio", "artifacts/audio.h5", "audio", ("clip_id", "logmel", "waveform", "has_audio", "audio_note")),
+    Artifact("flow", "artifacts/flow.h5", "flow", ("clip_id", "flow", "magnitude")),
+    Artifact("representative", "artifacts/representative.h5", "representative", ("clip_id", "mask", "note")),
+    Artifact("captions", "artifacts/captions.json", "captions", ("model", "clips")),
+    Artifact("label_bank", "artifacts/label_bank.h5", "label_bank",
+             ("clip_id", "mean", "count", "covered", "label_name", "clip_labels", "clip_labels_offset")),
+    Artifact("label_map", "artifacts/label_map.h5", "label_map",
+             ("clip_id", "label_index", "label_similarity", "condition", "condition_mask", "label_embeddings")),
+    Artifact("semantic_dictionary", "artifacts/semantic_dictionary.csv", "semantic_dictionary",
+             ("class", "rank", "label_index", "label", "similarity")),
+    Artifact("feature_tagger_model", "artifacts/feature_tagger.pt", "feature_tagger", ("state_dict", "mel_mean", "mel_std")),
+    Artifact("feature_tagger", "artifacts/feature_tagger.h5", "feature_tagger",
+             ("clip_id", "teacher", "val/clip_id", "val/teacher", "val/head", "val/stretched")),
+    Artifact("visual", "artifacts/visual.h5", "visual_features", ("clip_id", "rgb", "flow")),
+    Artifact("svdmap_model", "artifacts/svdmap.pt", "generate_svdmap", ("state_dict", "config", "summary")),
+    Artifact("generated_svdmap", "artifacts/generated_svdmap.h5", "generate_svdmap",
+             ("clip_id", "audio", "has_audio", "used_as_target")),
+    Artifact("cafmap_model", "artifacts/cafmap.pt", "generate_cafmap", ("state_dict", "config", "summary")),
+    Artifact("generated_cafmap", "artifacts/generated_cafmap.h5", "generate_cafmap",
+             ("clip_id", "audio", "has_audio", "used_as_target")),
+    Artifact("filter", "artifacts/filter.h5", "filter", ("clip_id", "topk", "iou", "keep")),
+    Artifact("classify", "artifacts/classify.h5", "classify", ("clip_id", "label", "<condition>/pred")),
+    # Kept in git (cache: false), shown by `dvc exp show` / `dvc plots show`.
+    Artifact("feature_tagger_metrics", "metrics/feature_tagger.json", "feature_tagger", ("val_head",), "metrics"),
+    Artifact("generate_svdmap_metrics", "metrics/generate_svdmap.json", "generate_svdmap", ("val_loss",), "metrics"),
+    Artifact("generate_cafmap_metrics", "metrics/generate_cafmap.json", "generate_cafmap", ("val_loss",), "metrics"),
+    Artifact("filter_metrics", "metrics/filter.json", "filter", ("train_kept_fraction",), "metrics"),
+    Artifact("classify_metrics", "metrics/classify.json", "classify", ("<condition>.top1_mean",), "metrics"),
+    Artifact("filter_plot", "plots/filter/iou_per_class.json", "filter", ("class", "mean_iou"), "plots"),
+    Artifact("classify_plots", "plots/classify", "classify", ("confusion_<condition>.json",), "plots"),
+]
+
+ARTIFACTS: dict[str, Artifact] = {a.name: a for a in _ALL}
+
+
+def artifact(name: str) -> Artifact:
+    try:
+        return ARTIFACTS[name]
+    except KeyError:
+        raise KeyError(f"no artifact named {name!r}; known: {sorted(ARTIFACTS)}") from None
+
+
+def by_file(path: str | Path) -> Artifact | None:
+    """The registry entry of a file path (matched by its trailing components), if any."""
+    parts = Path(path).parts
+    for a in _ALL:
+        own = Path(a.file).parts
+        if parts[-len(own):] == own:
+            return a
+    return None
+
+
+def of_stage(stage: str) -> list[Artifact]:
+    return [a for a in _ALL if a.stage == stage]
