@@ -33,8 +33,13 @@ def read_index(frame: np.ndarray) -> int:
 
 def make_clip(path: Path, fps=25, seconds=3.0, width=160, height=120, frames=None,
               audio_codec: str | None = "aac", channels=1, sample_rate=44100, tone_hz=440.0,
-              silent=False, vfr_times: list[float] | None = None, audio_only=False) -> Path:
-    """Write a clip; frame j shows index j. `vfr_times` gives explicit frame times (variable rate)."""
+              silent=False, vfr_times: list[float] | None = None, audio_only=False,
+              video_options: dict | None = None, draw=index_frame, rotation: float = 0.0,
+              hflip=False, sample_aspect_ratio: Fraction | None = None) -> Path:
+    """Write a clip; frame j shows `draw(j, width, height)` (by default index j). `vfr_times` gives
+    explicit frame times (variable rate); `video_options` are extra libx264 options; `rotation`
+    (degrees counter-clockwise) and `hflip` go into the display matrix; `sample_aspect_ratio` is
+    the width over height of one stored pixel."""
     path = Path(path)
     suffix_format = {"mp3": "mp3", "mp2": "mp2", "libvorbis": "ogg", "libopus": "ogg"}
     container = av.open(str(path), "w", format="mp4" if path.suffix == ".mp4" else None)
@@ -43,7 +48,11 @@ def make_clip(path: Path, fps=25, seconds=3.0, width=160, height=120, frames=Non
         rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         video = container.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": "ultrafast"}
+        video.options = {"preset": "ultrafast", **(video_options or {})}
+        if rotation or hflip:
+            video.set_display_rotation(rotation, hflip=hflip)
+        if sample_aspect_ratio is not None:
+            video.codec_context.sample_aspect_ratio = sample_aspect_ratio
         if vfr_times is not None:
             video.time_base = video.codec_context.time_base = Fraction(1, 1000)
     audio = None
@@ -53,7 +62,7 @@ def make_clip(path: Path, fps=25, seconds=3.0, width=160, height=120, frames=Non
     if video is not None:
         n = frames if frames is not None else (len(vfr_times) if vfr_times else int(round(seconds * float(fps))))
         for j in range(n):
-            vf = av.VideoFrame.from_ndarray(index_frame(j, width, height), format="rgb24")
+            vf = av.VideoFrame.from_ndarray(draw(j, width, height), format="rgb24")
             if vfr_times is not None:
                 vf.pts, vf.time_base = int(round(vfr_times[j] * 1000)), Fraction(1, 1000)
             for packet in video.encode(vf):
@@ -77,3 +86,22 @@ def make_clip(path: Path, fps=25, seconds=3.0, width=160, height=120, frames=Non
             container.mux(packet)
     container.close()
     return path
+
+
+def damage_packets(path: Path, kind: str, indices) -> list[float]:
+    """Overwrite with zeros the payloads of the packets of the first `kind` ("video" or "audio")
+    stream whose positions in that stream are in `indices`, leaving the container's own structure
+    intact; return the packets' presentation times (seconds)."""
+    data = bytearray(Path(path).read_bytes())
+    times = []
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        packets = [p for p in container.demux(stream) if p.size]
+        for i in indices:
+            payload = bytes(packets[i])
+            at = data.find(payload, max(packets[i].pos, 0))   # pos is where the container's record starts
+            assert at >= 0, "packet payload not stored verbatim"
+            data[at:at + len(payload)] = bytes(len(payload))
+            times.append(float(packets[i].pts * packets[i].time_base))
+    Path(path).write_bytes(bytes(data))
+    return times

@@ -1,14 +1,17 @@
 """Frame sampling by timestamp, audio decoding and the bad inputs the decode stages must survive."""
 
+import math
+import shutil
 from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
 
-from media import make_clip, read_index
+from media import damage_packets, make_clip, read_index
 from vida_core.extract.logmel import logmel_18x128, mel_bin_of_frequency
-from vida_core.io.decode import ClipRejected, decode_audio, decode_frames
+from vida_core.io import decode
+from vida_core.io.decode import ClipRejected, decode_audio, decode_audio_track, decode_frames
 
 
 def expected_indices(fps, n_frames):
@@ -108,3 +111,143 @@ def test_audio_window_matches_the_video_window(tmp_path):
 def test_missing_audio_is_reported_not_raised(tmp_path):
     assert decode_audio(str(make_clip(tmp_path / "v.mp4", audio_codec=None)))[1] == "no audio stream"
     assert "not found" in decode_audio(str(tmp_path / "nope.mp4"))[1]
+
+
+# --------------------------------------------------------------------------- seeking in long clips
+
+def decode_from_the_start(monkeypatch, path, size):
+    with monkeypatch.context() as m:
+        m.setattr(decode, "_SEEK_AFTER", math.inf)
+        return decode_frames(str(path), size=size)
+
+
+def count_opens(monkeypatch):
+    opened = []
+    real_open = decode._open
+    monkeypatch.setattr(decode, "_open", lambda path: opened.append(path) or real_open(path))
+    return opened
+
+
+@pytest.mark.parametrize("seconds, options", [
+    # x264 marks each intra-refresh start as a keyframe, but it is a P picture: decoding from it
+    # gives nothing until the refresh completes, after the window start (2.1 s; refresh at 2.0 s).
+    (7.2, {"x264-params": "intra-refresh=1:keyint=50"}),
+    (12.0, {"g": "100"}),                                           # seek lands on the IDR at 4 s
+    (12.0, {"preset": "medium", "x264-params": "open-gop=1:keyint=50"}),   # B-frames, open GOPs
+])
+def test_frames_after_a_seek_equal_a_decode_from_the_start(tmp_path, monkeypatch, seconds, options):
+    path = make_clip(tmp_path / "long.mp4", fps=25, seconds=seconds, audio_codec=None, video_options=options)
+    reference, reference_stamps = decode_from_the_start(monkeypatch, path, size=96)
+    frames, stamps = decode_frames(str(path), size=96)
+    assert stamps[0] > decode._SEEK_AFTER                      # the window does start with a seek
+    assert [read_index(f) for f in frames] == [int(round(t * 25)) for t in stamps]
+    assert np.array_equal(stamps, reference_stamps) and frames.tobytes() == reference.tobytes()
+    assert decode_frames(str(path), size=96)[0].tobytes() == frames.tobytes()    # and every run
+
+
+@pytest.mark.parametrize("options", [{"g": "100"}, {"preset": "medium", "x264-params": "open-gop=1:keyint=50"}])
+def test_a_clean_seek_is_trusted_without_decoding_from_the_start(tmp_path, monkeypatch, options):
+    path = make_clip(tmp_path / "long.mp4", fps=25, seconds=12.0, audio_codec=None, video_options=options)
+    opened = count_opens(monkeypatch)
+    decode_frames(str(path), size=96)
+    assert len(opened) == 1
+
+
+# ------------------------------------------------------------------------------ display geometry
+
+def corner_mark(j, width, height):
+    """Black, with a white square in the top-left corner of the centre square."""
+    frame = np.zeros((height, width, 3), dtype=np.uint8)
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    frame[top:top + side // 4, left:left + side // 4] = 255
+    return frame
+
+
+def marked_corner(frame):
+    q = frame.shape[0] // 4
+    corners = {"top-left": frame[:q, :q], "top-right": frame[:q, -q:],
+               "bottom-left": frame[-q:, :q], "bottom-right": frame[-q:, -q:]}
+    return [name for name, part in corners.items() if part.mean() > 127]
+
+
+@pytest.mark.parametrize("rotation, hflip, corner", [
+    (0, False, "top-left"),
+    (-90, False, "top-right"),        # a phone's "rotate 90" (clockwise)
+    (90, False, "bottom-left"),
+    (180, False, "bottom-right"),
+    (0, True, "top-right"),           # a front camera's mirror
+    (90, True, "bottom-right"),
+    (-90, True, "top-left"),
+])
+def test_the_display_matrix_turns_the_frame_before_the_centre_crop(tmp_path, rotation, hflip, corner):
+    path = make_clip(tmp_path / "phone.mp4", fps=10, width=160, height=120, audio_codec=None,
+                     draw=corner_mark, rotation=rotation, hflip=hflip)
+    frames, _ = decode_frames(str(path), size=64)
+    assert all(marked_corner(f) == [corner] for f in frames)
+
+
+def test_non_square_pixels_are_made_square_before_the_centre_crop(tmp_path):
+    """PAL 720x576 with 16:15 pixels shows as 768x576: its centre square is 540 stored columns."""
+    def pattern(j, width, height):
+        frame = np.zeros((height, width, 3), dtype=np.uint8)
+        frame[:, 90:630] = 255              # the displayed centre square, 576 x 576
+        frame[144:432, 225:495] = 0         # a centred square, 288 x 288 as displayed
+        return frame
+
+    path = make_clip(tmp_path / "pal.mp4", fps=10, width=720, height=576, audio_codec=None,
+                     draw=pattern, sample_aspect_ratio=Fraction(16, 15))
+    frames, _ = decode_frames(str(path), size=96)
+    grey = frames[0].mean(axis=2)
+    assert grey[:, :2].min() > 200 and grey[:, -2:].min() > 200         # nothing from outside it
+    dark_rows, dark_cols = np.nonzero(grey[:, 48] < 128)[0], np.nonzero(grey[48] < 128)[0]
+    assert (dark_rows.min(), dark_rows.max()) == (24, 71) and (dark_cols.min(), dark_cols.max()) == (24, 71)
+
+
+# ------------------------------------------------------------------------------------ damaged data
+
+def damaged_copy(clean, kind, indices):
+    damaged = clean.with_name("damaged" + clean.suffix)
+    shutil.copy(clean, damaged)
+    return damaged, damage_packets(damaged, kind, indices)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+@pytest.mark.parametrize("index", [0, 40])      # the file's first audio packet, one at 0.9 s
+def test_a_damaged_audio_packet_is_skipped_and_reported(tmp_path, suffix, index):
+    clean = make_clip(tmp_path / f"clean{suffix}", seconds=3.0, audio_only=True)
+    damaged, [time] = damaged_copy(clean, "audio", [index])
+    reference, _ = decode_audio(str(clean))
+    waveform, note = decode_audio(str(damaged))
+    assert waveform is not None and note == "skipped 1 damaged audio packet (~23 ms lost)"
+    # Only the lost packet and the next one (whose decoding overlaps it) differ, in place.
+    differ = np.nonzero(np.abs(waveform - reference) > 1e-3)[0]
+    assert 0 < differ.max() - differ.min() < 2 * 1024 / 44100 * 16000 + 64
+    assert abs(differ.min() / 16000 - max(time, 0)) < 0.02
+
+
+@pytest.mark.parametrize("index", [0, 40])
+def test_a_damaged_audio_packet_keeps_the_track_and_its_timing(tmp_path, index):
+    clean = make_clip(tmp_path / "clean.mp4", seconds=3.0, audio_only=True)
+    damaged, [time] = damaged_copy(clean, "audio", [index])
+    reference, track = decode_audio_track(str(clean)), decode_audio_track(str(damaged))
+    assert track.shape == reference.shape
+    after = int((max(time, 0) + 2 * 1024 / 44100) * 16000) + 64
+    np.testing.assert_allclose(track[after:], reference[after:], atol=1e-3)   # ~-54 dB: codec state, not timing
+
+
+def test_a_damaged_video_packet_between_sample_times_is_skipped(tmp_path):
+    """Frame 30 (1.2 s) shows at no sample time; intra-only, so no other frame depends on it."""
+    clean = make_clip(tmp_path / "clean.mp4", fps=25, seconds=3.0, audio_codec=None, video_options={"g": "1"})
+    damaged, _ = damaged_copy(clean, "video", [30])
+    frames, _ = decode_frames(str(damaged), size=64)
+    assert [read_index(f) for f in frames] == expected_indices(25, 75)
+
+
+@pytest.mark.parametrize("options", [{"g": "1"}, {}])
+def test_frames_lost_to_damage_reject_the_clip_rather_than_hold_another(tmp_path, options):
+    """Frames 66-68 (2.64-2.72 s) are gone; frame 66 is the one on screen at 2.67 s."""
+    clean = make_clip(tmp_path / "clean.mp4", fps=25, seconds=3.0, audio_codec=None, video_options=options)
+    damaged, _ = damaged_copy(clean, "video", [66, 67, 68])
+    with pytest.raises(ClipRejected, match=r"video decode failed at 2\.6 s: "):
+        decode_frames(str(damaged), size=64)
