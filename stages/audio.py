@@ -9,12 +9,15 @@ from vida_core.stage import Stage
 
 def main() -> None:
     stage = Stage("audio")
-    knobs = stage.params.audio
-    summary = extract_audio(read_manifest(stage.input("manifest")), stage.output("audio"),
-                            min_duration=stage.params.frames.min_duration, silence_dbfs=knobs.silence_dbfs,
+    rows = read_manifest(stage.input("manifest"))
+    summary = extract_audio(rows, stage.output("audio"), silence_dbfs=stage.params.audio.silence_dbfs,
                             executor=stage.executor(("vida_core.extract.audio",)),
-                            params={"audio": {"min_duration": stage.params.frames.min_duration, **asdict(knobs)}})
+                            params={"audio": asdict(stage.params.audio)})
+    failures = summary.pop("failures")
+    for clip_id, note in failures:
+        print(f"[audio] unreadable audio in {clip_id}: {note}")
     stage.done(summary)
+    stage.check_rejects(len(rows), failures, what="had audio that could not be read")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,15 @@ from vida_core.stage import Stage
 def main() -> None:
     stage = Stage("frames")
     knobs = stage.params.frames
-    summary = extract_frames(read_manifest(stage.input("manifest")), stage.output("frames"), size=knobs.size,
-                             min_duration=knobs.min_duration, executor=stage.executor(("vida_core.extract.frames",)),
+    rows = read_manifest(stage.input("manifest"))
+    summary = extract_frames(rows, stage.output("frames"), size=knobs.size, min_duration=knobs.min_duration,
+                             executor=stage.executor(("vida_core.extract.frames",)),
                              params={"frames": asdict(knobs)})
-    for clip_id, reason in summary.pop("rejects"):
+    rejects = summary.pop("rejects")
+    for clip_id, reason in rejects:
         print(f"[frames] rejected {clip_id}: {reason}")
     stage.done(summary)
+    stage.check_rejects(len(rows), rejects)
 
 
 if __name__ == "__main__":

@@ -185,7 +185,7 @@ def test_manifest_fingerprints_follow_the_bytes_and_old_manifests_still_read(tmp
 
 def test_an_audio_only_file_is_rejected_by_the_frames_stage_with_its_reason(tmp_path):
     from media import make_clip
-    from vida_core.extract import extract_frames
+    from vida_core.extract.frames import extract_frames
 
     (tmp_path / "data" / "a").mkdir(parents=True)
     make_clip(tmp_path / "data" / "a" / "video.mp4", width=64, height=48)

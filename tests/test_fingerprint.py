@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vida_core import dataset
-from vida_core.dataset import fingerprint_files
+from vida_core.io import dataset
+from vida_core.io.dataset import fingerprint_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ def test_cache_survives_the_process_and_losing_it_changes_no_fingerprint(tmp_pat
     cache = tmp_path / "state" / "fingerprints.sqlite"
     first = fingerprint_files(paths, cache)
     # A new process whose hash_file fails: every fingerprint must come from the cache file.
-    script = ("import sys; from vida_core import dataset\n"
+    script = ("import sys; from vida_core.io import dataset\n"
               "def refuse(path): raise AssertionError(f'read {path}')\n"
               "dataset.hash_file = refuse\n"
               "print(' '.join(dataset.fingerprint_files(sys.argv[2:], sys.argv[1])))")

@@ -45,8 +45,9 @@ def ran_stages(log: str) -> set[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     repo = tmp_path_factory.mktemp("vida")
-    for item in ("dvc.yaml", "params.yaml", "stages", "vida_core", ".dvcignore"):
+    for item in ("dvc.yaml", "params.yaml", "stages", "vida_core", ".dvcignore", "data/audioset"):
         src = ROOT / item
+        (repo / item).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
          if src.is_dir() else shutil.copy(src, repo / item))
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
@@ -92,3 +93,43 @@ def test_experiment_metrics_list_every_condition(project):
         assert condition in text
     metrics = json.loads((repo / "metrics" / "classify.json").read_text())
     assert metrics["baseline"]["top1_mean"] >= 0 and metrics["test_clips"] > 0
+
+
+def test_a_changed_clip_or_csv_reruns_exactly_the_stages_that_read_it(project, tmp_path):
+    repo, _ = project
+    work = tmp_path / "work"
+    shutil.copytree(repo, work, symlinks=True)
+    own = work / "mydata"                       # a user's own folder of clips, not a DVC output
+    shutil.copytree(work / "data" / "demo", own, ignore=shutil.ignore_patterns("demo_info.csv"))
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["dataset"].update(name="folder", root="mydata")
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(DVC + ["repro", "audio"], work)
+    assert "didn't change" in run(DVC + ["repro", "audio"], work)
+
+    # The same path, other content: a clip that had audio is now an empty file.
+    victim = next(p for p in sorted(own.rglob("*.mp4")))
+    victim.write_bytes(b"")
+    status = run(DVC + ["status", "manifest", "audio"], work)
+    assert "manifest" in status and "mydata" in status
+    ran = ran_stages(run(DVC + ["repro", "audio"], work))
+    assert ran == {"manifest", "audio"}
+    import h5py
+    with h5py.File(work / "artifacts" / "audio.h5") as f:
+        ids = [s.decode() for s in f["clip_id"][()]]
+        row = ids.index(victim.relative_to(own).with_suffix("").as_posix())
+        assert not f["has_audio"][row] and f["audio_note"][row].decode().startswith("empty file")
+
+    # A CSV dataset inside dataset.root: editing the CSV reruns the manifest.
+    listing = own / "clips.csv"
+    clips = sorted(p for p in own.rglob("*.mp4") if p != victim)
+    listing.write_text("path,label\n" + "".join(f"{p.relative_to(own).as_posix()},{p.parent.name}\n" for p in clips))
+    params["dataset"].update(name="csv", csv="mydata/clips.csv")
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(DVC + ["repro", "manifest"], work)
+    listing.write_text("\n".join(listing.read_text().splitlines()[:-1]) + "\n")   # drop the last clip
+    assert "manifest" in run(DVC + ["status", "manifest"], work)
+    assert ran_stages(run(DVC + ["repro", "manifest"], work)) == {"manifest"}
+    manifest = (work / "artifacts" / "manifest.csv").read_text()
+    assert clips[-1].relative_to(own).with_suffix("").as_posix() not in manifest
+    assert clips[0].relative_to(own).with_suffix("").as_posix() in manifest

@@ -6,7 +6,7 @@ their params, call functions here, and write artifacts.
 
 __version__ = "0.1.0"
 
-# The audio-visual contract of the pipeline (design.md sections 3 and 4), kept in one place.
+# The audio-visual contract of the pipeline (ARCHITECTURE.md, "The data contract"), kept in one place.
 NUM_FRAMES = 18          # frames per clip
 FPS = 6                  # sampling rate of those frames
 CLIP_SECONDS = 3.0       # NUM_FRAMES / FPS

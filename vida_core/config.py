@@ -32,7 +32,7 @@ class ConfigError(ValueError):
 class DatasetConfig:
     name: str = "demo"        # demo | mit | folder | csv
     root: str = "data/demo"   # MiT root (training/, validation/), a <class>/<clip> tree, or the demo folder
-    csv: str | None = None    # for name: csv, a file with columns path,label[,split]
+    csv: str | None = None    # for name: csv, a file with columns path,label[,split], inside `root`
     classes: int | list[str] | None = None   # null (all), K (the first K classes), or a list of names
     max_clips_per_class: int | None = None
     val_fraction: float = 0.15   # of training clips (MiT) or of all clips (others)
@@ -108,8 +108,10 @@ class LabelMapConfig:
 class LabelBankConfig:
     source: str = "tagged_train_audio"   # tagged_train_audio | audioset
     min_prob: float = 0.2      # tagger score for a train clip to feed a label (its top-1 always does)
-    audioset_root: str | None = None     # source audioset: folder of <YTID>[_<start>].<ext> media files
-    audioset_csv: str | None = None      # source audioset: balanced_train_segments.csv-style label file
+    # Source audioset: the folder of <YTID>[_<start>].<ext> media files, a dependency of the stage
+    # (so it must exist, whatever the source), and the segment list inside it.
+    audioset_root: str = "data/audioset"
+    audioset_csv: str | None = None
 
 
 @dataclass
@@ -199,6 +201,9 @@ class Params:
     # How per-clip work runs; both change speed, never results, so no stage lists them.
     workers: int = 2          # processes of the local executor
     executor: str = "local"   # a name in vida_core.executors.EXECUTORS
+    # A per-clip stage that rejects more than this fraction of its clips fails (frames: clips
+    # rejected; audio: clips whose audio could not be read, not those that have none).
+    max_reject_fraction: float = 0.5
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     frames: FramesConfig = field(default_factory=FramesConfig)

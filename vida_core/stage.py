@@ -15,10 +15,24 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from vida_core.config import Params, load_params
 from vida_core.io.registry import artifact
+
+
+class TooManyRejects(RuntimeError):
+    def __init__(self, stage: str, total: int, rejects: list[tuple[str, str]], what: str, limit: float):
+        # Reasons grouped by their first words ("no video stream", "too short", ...).
+        counts = Counter(reason.split(" (")[0].split(":")[0] for _, reason in rejects)
+        common = "; ".join(f"{n} x '{reason}'" for reason, n in counts.most_common(5))
+        example = f"{rejects[0][0]}: {rejects[0][1]}"
+        super().__init__(
+            f"{stage}: {len(rejects)} of {total} clips ({len(rejects) / total:.0%}) {what}, more than "
+            f"max_reject_fraction={limit}, so the stage fails instead of passing them on. Reasons: {common}. "
+            f"E.g. {example}. `vida inspect` on the stage's artifact lists every clip and reason. Fix the "
+            "data or the dataset settings, or raise max_reject_fraction in params.yaml if this is expected.")
 
 
 class Stage:
@@ -46,6 +60,16 @@ class Stage:
         """The executor the params choose (`executor`, `workers`) for this stage's per-clip work."""
         from vida_core.executors import make_executor
         return make_executor(self.params.executor, workers=self.params.workers, preload=preload)
+
+    def check_rejects(self, total: int, rejects: list[tuple[str, str]], what: str = "rejected") -> None:
+        """Fail the stage when more than `max_reject_fraction` of its clips were rejected.
+
+        Called after the artifact is written, so `vida inspect` shows every reject and reason;
+        the stage then exits non-zero, so DVC does not record it and nothing downstream runs.
+        """
+        limit = self.params.max_reject_fraction
+        if total and len(rejects) / total > limit:
+            raise TooManyRejects(self.name, total, rejects, what, limit)
 
     def done(self, summary: dict) -> None:
         """One closing line per stage: what it kept and rejected, on stderr beside the progress bars."""

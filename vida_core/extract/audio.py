@@ -11,29 +11,43 @@ from pathlib import Path
 import numpy as np
 
 from vida_core import NUM_FRAMES, NUM_MEL_BINS, SAMPLE_RATE
-from vida_core.executors import make_executor
+from vida_core.executors import WorkerDied, make_executor
+from vida_core.extract import DECODE_ERRORS, clip_error
 from vida_core.extract.logmel import CLIP_SAMPLES, logmel_18x128
 from vida_core.io.artifacts import STRING, RowWriter, write_h5
 from vida_core.io.decode import decode_audio
 
 
-def _audio_of(job: tuple[str, float, float]):
-    path, min_duration, silence_dbfs = job
+# Notes of clips whose audio could not be read, as opposed to clips that have none (no audio
+# stream, digital silence): the former count towards max_reject_fraction.
+FAILURE_PREFIXES = ("audio decode failed", "not a readable media file", "decoder crashed", "decode error",
+                    "file not found", "empty file")
+
+
+def _no_audio(note: str):
+    return np.zeros(CLIP_SAMPLES, np.int16), np.zeros((NUM_FRAMES, NUM_MEL_BINS), np.float32), False, note
+
+
+def _audio_of(job: tuple[str, float]):
+    path, silence_dbfs = job
     try:
-        waveform, note = decode_audio(path, min_duration=min_duration)
-    except Exception as err:  # keep the clip, with its audio marked missing
-        waveform, note = None, f"unexpected audio error ({err.__class__.__name__}: {err})"
+        waveform, note = decode_audio(path)
+    except DECODE_ERRORS as err:  # keep the clip, with its audio marked missing
+        waveform, note = None, f"decode error ({err.__class__.__name__}: {err})"
+    except Exception as err:
+        raise clip_error("audio", path, err) from err
     if waveform is None:
-        return np.zeros(CLIP_SAMPLES, np.int16), np.zeros((NUM_FRAMES, NUM_MEL_BINS), np.float32), False, note
+        return _no_audio(note)
     pcm = np.clip(np.round(waveform * 32767), -32768, 32767).astype(np.int16)
     peak = np.abs(pcm).max(initial=0) / 32768
     if peak <= 10 ** (silence_dbfs / 20):
         return pcm, np.zeros((NUM_FRAMES, NUM_MEL_BINS), np.float32), False, \
             f"digital silence (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS <= {silence_dbfs} dBFS)"
-    return pcm, logmel_18x128(pcm.astype(np.float32) / 32768), True, ""
+    # A note here says what was repaired (e.g. damaged packets skipped), with the audio kept.
+    return pcm, logmel_18x128(pcm.astype(np.float32) / 32768), True, note
 
 
-def extract_audio(rows: list[dict], out_path: str | Path, min_duration: float = 2.5,
+def extract_audio(rows: list[dict], out_path: str | Path,
                   silence_dbfs: float = -80.0, executor=None, params: dict | None = None, workers: int = 1) -> dict:
     """Waveform, log-mel and `has_audio` for every manifest row into `audio.h5`."""
     with write_h5(out_path, "audio", params) as f:
@@ -47,13 +61,20 @@ def extract_audio(rows: list[dict], out_path: str | Path, min_duration: float = 
             "has_audio": ((), np.bool_, {}),
             "audio_note": ((), STRING, {}),
         }, flush_every=64)
-        jobs = ((r["path"], min_duration, silence_dbfs) for r in rows)
+        jobs = ((r["path"], silence_dbfs) for r in rows)
         missing = 0
-        for row, (pcm, logmel, has_audio, note) in zip(rows, (executor or make_executor("local", workers)).map(_audio_of, jobs, total=len(rows), desc="audio")):
+        results = (executor or make_executor("local", workers)).map(_audio_of, jobs, total=len(rows), desc="audio")
+        failures = []
+        for row, result in zip(rows, results):
+            pcm, logmel, has_audio, note = _no_audio(f"decoder crashed: {result.reason}") \
+                if isinstance(result, WorkerDied) else result
+            if note.startswith(FAILURE_PREFIXES):
+                failures.append((row["clip_id"], note))
             missing += not has_audio
             writer.append(clip_id=row["clip_id"], logmel=logmel, waveform=pcm, has_audio=has_audio, audio_note=note)
         writer.flush()
         f.attrs["with_audio"], f.attrs["without_audio"] = writer.count - missing, missing
-    return {"clips": writer.count, "with_audio": writer.count - missing, "without_audio": missing}
+    return {"clips": writer.count, "with_audio": writer.count - missing, "without_audio": missing,
+            "unreadable": len(failures), "failures": failures}
 
 

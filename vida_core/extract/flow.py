@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from vida_core import NUM_FRAMES
-from vida_core.executors import make_executor
+from vida_core.executors import WorkerDied, make_executor
 from vida_core.io.artifacts import RowWriter, read_strings, write_h5, write_strings
 
 FARNEBACK_REFERENCE = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
@@ -141,7 +141,11 @@ def compute_flow(frames_path: str | Path, out_path: str | Path, method: str = "d
         else:
             jobs = ((frames, method, size, options) for frames in _frame_batches(src["frames"]))
             results = (executor or make_executor("local", workers)).map(_flow_of, jobs, total=len(ids), desc=f"flow ({method})")
-        for flow, magnitude in results:
+        for clip_id, result in zip(ids, results):
+            if isinstance(result, WorkerDied):   # frames.h5 holds decoded frames: no bad input left here
+                raise RuntimeError(f"flow: the worker computing clip {clip_id} died ({result.reason}); "
+                                   "frames.h5 holds only decoded frames, so this is a bug, not a bad clip")
+            flow, magnitude = result
             writer.append(flow=flow, magnitude=magnitude)
         writer.flush()
     return {"clips": len(ids)}

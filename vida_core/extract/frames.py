@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from vida_core import NUM_FRAMES
-from vida_core.executors import make_executor
+from vida_core.executors import WorkerDied, make_executor
+from vida_core.extract import DECODE_ERRORS, clip_error
 from vida_core.io.artifacts import STRING, RowWriter, write_h5, write_strings
 from vida_core.io.decode import ClipRejected, decode_frames
 
@@ -24,8 +25,10 @@ def _frames_of(job: tuple[str, int, float]):
         return frames, stamps, ""
     except ClipRejected as err:
         return None, None, str(err)
-    except Exception as err:  # a decoder crash on one odd file must not stop the stage
-        return None, None, f"unexpected decode error ({err.__class__.__name__}: {err})"
+    except DECODE_ERRORS as err:
+        return None, None, f"decode error ({err.__class__.__name__}: {err})"
+    except Exception as err:
+        raise clip_error("frames", path, err) from err
 
 
 def extract_frames(rows: list[dict], out_path: str | Path, size: int = 224, min_duration: float = 2.5,
@@ -40,7 +43,10 @@ def extract_frames(rows: list[dict], out_path: str | Path, size: int = 224, min_
             "timestamps": ((NUM_FRAMES,), np.float64, {}),
         }, flush_every=8)
         jobs = ((r["path"], size, min_duration) for r in rows)
-        for row, (frames, stamps, reason) in zip(rows, (executor or make_executor("local", workers)).map(_frames_of, jobs, total=len(rows), desc="frames")):
+        results = (executor or make_executor("local", workers)).map(_frames_of, jobs, total=len(rows), desc="frames")
+        for row, result in zip(rows, results):
+            frames, stamps, reason = (None, None, f"decoder crashed: {result.reason}") \
+                if isinstance(result, WorkerDied) else result
             if frames is None:
                 rejected_ids.append(row["clip_id"])
                 reasons.append(reason)

@@ -1,4 +1,4 @@
-"""The one audio feature of the pipeline (design.md section 4).
+"""The one audio feature of the pipeline (ARCHITECTURE.md, "The data contract").
 
 AST's input filterbank: 16 kHz mono, 25 ms Hann window, 10 ms hop, 128 kaldi-scale mel bins, log
 energies, as transformers' `ASTFeatureExtractor` computes it without torchaudio (we call the same

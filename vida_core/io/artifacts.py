@@ -10,9 +10,12 @@ the one implementation of each.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import platform
+import socket
+import time
 from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -41,15 +44,67 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+# Temporaries are named .<file>.<host>.<pid>.tmp, so a later run can tell whose they are.
+_HOST = socket.gethostname().replace(".", "_") or "host"
+STALE_FOREIGN_SECONDS = 24 * 3600   # another machine's temporary is left alone for this long
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete temporaries of `path` left by killed runs: this machine's whose process is gone,
+    another machine's (shared storage) once they are a day old. Returns what was removed."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        host, _, pid = tmp.name[len(path.name) + 2:-len(".tmp")].rpartition(".")
+        try:
+            if host == _HOST and pid.isdigit():
+                stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
+            else:
+                stale = time.time() - tmp.stat().st_mtime > STALE_FOREIGN_SECONDS
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:   # another process cleaned it first
+            continue
+    return removed
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `path`; move it into place only if the block succeeds."""
+    """Yield a temporary sibling of `path`; move it into place only if the block succeeds.
+
+    The bytes are synced to disk before the rename and the rename before returning, so a crash
+    leaves either the old file or the complete new one, never a half file under the real name.
+    Temporaries of killed earlier runs (hundreds of GB at scale) are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temporaries(path)
+    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.tmp")
     try:
         yield tmp
+        if tmp.is_dir():
+            raise IsADirectoryError(f"{tmp}: atomic_path writes files, not folders")
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent, directory=True)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -1,6 +1,6 @@
 """Datasets as lists of (clip_id, path, label, split, fingerprint) rows, and the manifest that records them.
 
-Adapters (design.md section 6):
+Adapters:
 - `mit`: Moments in Time as it ships, `<root>/{training,validation}/<class>/<clip>.mp4`, optionally with
   `moments_categories.txt` (class order), `trainingSet.csv` / `validationSet.csv` (the clip lists).
   MiT's validation set is our test split (its test labels are not public); a seeded, stratified
@@ -320,6 +320,22 @@ def build_manifest(name: str, root: str | Path | None = None, csv_path: str | Pa
     for r, fingerprint in zip(rows, fingerprint_files([r["path"] for r in rows], fingerprint_cache)):
         r["fingerprint"] = fingerprint
     return rows
+
+
+def check_watched(rows: list[dict], root: str | Path, csv_path: str | Path | None = None) -> list[str]:
+    """What DVC can and cannot see change: the manifest stage depends on `dataset.root`.
+
+    A CSV outside the root is an error (editing it would rerun nothing); clips outside the root
+    are allowed, and returned, so the stage can warn that changes to them are only picked up
+    when the manifest reruns for another reason (`dvc repro -f manifest`).
+    """
+    root = Path(root).resolve()
+    if csv_path is not None and not Path(csv_path).resolve().is_relative_to(root):
+        raise DatasetError(f"dataset.csv ({csv_path}) is outside dataset.root ({root}): the manifest stage "
+                           "depends on dataset.root, so edits to the CSV would rerun nothing. Put the CSV "
+                           "inside dataset.root (its paths may still point anywhere) or set dataset.root "
+                           "to the CSV's folder.")
+    return [r["clip_id"] for r in rows if not Path(r["path"]).resolve().is_relative_to(root)]
 
 
 def write_manifest(rows: list[dict], path: str | Path) -> None:

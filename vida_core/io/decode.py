@@ -491,8 +491,11 @@ def decode_audio_track(path: str) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32)
 
 
-def decode_audio(path: str, min_duration: float = 2.5) -> tuple[np.ndarray | None, str]:
+def decode_audio(path: str) -> tuple[np.ndarray | None, str]:
     """16 kHz mono float32 [48000] of the clip's 3 s window, or (None, why there is none).
+
+    The window is the video's (the same `clip_window`), whatever the clip's length: a clip too
+    short for frames is the frames stage's reject, and its audio is still read here.
 
     Any codec and layout FFmpeg reads (AAC, MP3, MP2, Vorbis, Opus, PCM; mono to 7.1) goes
     through `_MonoResampler`. Samples outside the audio stream are zeros. Damaged packets are

@@ -1,0 +1,1 @@
+"""The semantic stages: captions, label bank, caption -> label map, semantic dictionary."""

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from vida_core import CLIP_SECONDS, NUM_AUDIOSET_LABELS, NUM_MEL_BINS, SAMPLE_RATE
 from vida_core.io.artifacts import read_rows, read_strings, write_h5, write_strings
+from vida_core.extract import DECODE_ERRORS
 from vida_core.io.decode import decode_audio_track
 from vida_core.models.tagger import tag_rows
 
@@ -153,7 +154,7 @@ def audioset_bank_examples(rows: Iterable[dict], files: dict[str, list[Path]],
             continue
         try:
             audio = decode_audio_track(str(pick_audioset_file(files[row["ytid"]], row["start"])))
-        except Exception:  # any decode failure: count it and go on (the bank is a mean)
+        except DECODE_ERRORS:  # a bad file: count it and go on (the bank is a mean)
             report["unreadable"] += 1
             continue
         logmel = logmel_fn(segment_window(audio, row["start"], row["end"]))
@@ -187,6 +188,9 @@ def audioset_examples(root: str | None, csv_path: str | None, labels: list[dict]
     if not root or not csv_path or not Path(root).is_dir() or not Path(csv_path).is_file():
         raise FileNotFoundError(f"label_bank.source is audioset but label_bank.audioset_root ({root}) or "
                                 f"label_bank.audioset_csv ({csv_path}) is not there; set both in params.yaml")
+    if not Path(csv_path).resolve().is_relative_to(Path(root).resolve()):
+        raise ValueError(f"label_bank.audioset_csv ({csv_path}) must lie inside label_bank.audioset_root "
+                         f"({root}), the folder DVC watches for this stage, so that editing it reruns the bank")
     mid_to_index = {label["mid"]: label["index"] for label in labels}
     ids, features, label_sets, counts = audioset_bank_examples(
         read_audioset_csv(csv_path), index_audioset_files(root), mid_to_index, logmel_18x128)
