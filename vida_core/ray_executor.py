@@ -189,44 +189,44 @@ class RayExecutor:
 
     def _map(self, fn: Callable, source: Iterator, desc: str) -> Iterator:
         connect(self.address, self.workers)
-        first = next(source, _END)
-        if first is _END:
-            return
         slots = task_slots(self.num_cpus_per_task)
         if slots == 0:  # Ray would queue the tasks forever
             raise RuntimeError(f"{desc or 'executor: ray'}: no node of the Ray cluster has "
-                               f"ray.num_cpus_per_task={self.num_cpus_per_task} CPUs free to give a task")
-        check_nodes_see(_paths_in(first), desc, self.num_cpus_per_task)
-        source = itertools.chain([first], source)
-        max_blocks = max(1, -(-(self.max_in_flight or 2 * slots * self.block_size) // self.block_size))
+                               f"ray.num_cpus_per_task={self.num_cpus_per_task} CPUs to give a task")
         block_size = min(self.block_size, self.max_in_flight or self.block_size)
+        max_blocks = max(1, -(-(self.max_in_flight or 2 * slots * self.block_size) // block_size))
+        first = list(itertools.islice(source, block_size))
+        if not first:
+            return
+        # The first item with a path this machine sees: every node must see it too.
+        check_nodes_see(next((p for item in first if (p := _paths_in(item))), []), desc, self.num_cpus_per_task)
+        blocks = itertools.chain([first], iter(lambda: list(itertools.islice(source, block_size)), []))
         run = _run_block_task.options(num_cpus=self.num_cpus_per_task, max_retries=RETRIES)
         fn_ref, cwd = ray.put(fn), os.getcwd()   # fn is shipped once, not with every block
-        pending: collections.deque = collections.deque()   # (items, ref), oldest first
+        pending: collections.deque = collections.deque()   # (items' ref, their count, the task), oldest first
         index = 0   # of the first item of the oldest pending block
         try:
             while True:
-                while len(pending) < max_blocks:
-                    block = list(itertools.islice(source, block_size))
-                    if not block:
-                        break
-                    pending.append((block, run.remote(fn_ref, block, cwd)))
+                for block in itertools.islice(blocks, max_blocks - len(pending)):
+                    # Items wait in Ray's object store, not in this process, until their task runs.
+                    items = ray.put(block)
+                    pending.append((items, len(block), run.remote(fn_ref, items, cwd)))
                 if not pending:
                     return
-                block, ref = pending.popleft()
-                yield from self._results(fn, fn_ref, block, ref, index, cwd)
-                index += len(block)
+                items, count, task = pending.popleft()
+                yield from self._results(fn, fn_ref, items, task, index, cwd)
+                index += count
         finally:
-            for _, ref in pending:   # stopped early or failed: nothing more is wanted
-                ray.cancel(ref, force=True)
+            for _, _, task in pending:   # stopped early or failed: nothing more is wanted
+                ray.cancel(task, force=True)
 
-    def _results(self, fn, fn_ref, block: list, ref, index: int, cwd: str) -> list:
+    def _results(self, fn, fn_ref, items, task, index: int, cwd: str) -> list:
         """The block's results; a block whose worker died twice is re-run one item per task."""
         try:
-            outcome = _get(ref)
+            outcome = _get(task)
         except _Died:
             run_one = _run_block_task.options(num_cpus=self.num_cpus_per_task, max_retries=RETRIES)
-            singles = [run_one.remote(fn_ref, [item], cwd) for item in block]
+            singles = [run_one.remote(fn_ref, [item], cwd) for item in ray.get(items)]
             outcome = []
             for position, single in enumerate(singles):
                 try:
