@@ -4,14 +4,14 @@
     python benchmarks/bench_ray.py --gpu --out DIR                                        # 16 cores + 1 GPU
 
 Makes its own 340x256 demo clips, then for each worker count W times, on a Ray started here
-with W CPUs and on the local executor with W processes:
+with W CPUs (and on the local executor with W processes, at the smallest and largest W):
 
 - `map`: the executor alone running the stage's per-clip function (frames at 224 px, audio,
   DIS flow at 112 px, the pipeline's defaults) with the results dropped: how the compute scales;
 - `stage`: the whole stage writing its HDF5 artifact in this process, as `dvc repro` runs it (the
   writer is not parallel: it becomes the bottleneck as W grows).
 
-Each on 64 x W clips. The rate is the steady one, over the last three quarters of the results;
+Each on 64 x W clips (48 x W with `--gpu`); whole stages at the ends of the range of W. The rate is the steady one, over the last three quarters of the results;
 what the run took beyond that is reported as its fixed cost (a fresh pool, fresh Ray workers
 importing their modules).
 
@@ -21,7 +21,8 @@ in this process and through 1, 2 and 4 Ray actors (on the GPU with `--gpu`: acto
 
 Results go to DIR (default: $VIDA_BENCH_OUT, else ./bench_ray_out) as `bench_ray.json` and
 `bench_ray.md`, rewritten after every measurement, so a run cut short keeps what it measured.
-`--gpu` is sized to finish in about 5 minutes on 16 cores and one GPU (1,024 clips).
+`--gpu` is sized to finish in about 5 minutes on 16 cores and one GPU (768 clips), and skips what
+is left after `--budget-s` (330 s).
 On a shared machine, timings vary from run to run: rerun to see by how much.
 """
 
@@ -39,6 +40,7 @@ import time
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -108,14 +110,21 @@ class Clock:
     def add_to(self, report: Report, what: str, name: str, workers: int, notes: str = "") -> None:
         n, arrivals = len(self.arrivals), self.arrivals
         quarter = n // 4
-        rate = (n - quarter) / max(arrivals[-1] - arrivals[quarter - 1 if quarter else 0], 1e-9)
+        window = arrivals[-1] - arrivals[quarter - 1 if quarter else 0]
+        if window < 0.2 * arrivals[-1]:   # results came in one burst: too few clips for a rate
+            report.add(what=what, executor=name, workers=workers, seconds=round(arrivals[-1], 2),
+                       notes=f"{n} clips: too few for a steady rate; whole run {n / arrivals[-1]:.1f} clips/s")
+            return
+        rate = (n - quarter) / window
         report.add(what=what, executor=name, workers=workers, clips_per_s=round(rate, 1), seconds=round(arrivals[-1], 2),
                    notes=f"{n} clips, steady rate over the last 3/4; fixed {max(0.0, arrivals[-1] - n / rate):.2f} s"
                          + (f"; {notes}" if notes else ""))
 
 
-def bench_executor(report: Report, name: str, executor, workers: int, rows: list[dict], tmp: Path) -> None:
-    """Each stage's per-clip work alone (results dropped), then each stage writing its artifact."""
+def bench_executor(report: Report, name: str, executor, workers: int, rows: list[dict], tmp: Path,
+                   stages: bool = True) -> None:
+    """Each stage's per-clip work alone (results dropped), then (`stages`) each stage writing its
+    artifact. Without `stages`, flow's work runs on frames made by the local executor."""
     clock = Clock(executor)
     for what, fn, jobs in (("frames", _frames_of, ((r["path"], FRAME_SIZE, 2.5) for r in rows)),
                            ("audio", _audio_of, ((r["path"], -80.0) for r in rows))):
@@ -124,7 +133,9 @@ def bench_executor(report: Report, name: str, executor, workers: int, rows: list
         clock.add_to(report, f"{what} map", name, workers)
     out = tmp / f"{name}-{workers}"
     out.mkdir()
-    stages = {
+    if not stages:
+        extract_frames(rows, out / "frames.h5", size=FRAME_SIZE, executor=LocalExecutor(os.cpu_count() or 1))
+    stages = {} if not stages else {
         "frames": lambda: extract_frames(rows, out / "frames.h5", size=FRAME_SIZE, executor=clock),
         "audio": lambda: extract_audio(rows, out / "audio.h5", executor=clock),
         "flow": lambda: compute_flow(out / "frames.h5", out / "flow.h5", "dis", FLOW_SIZE, FLOW_OPTIONS, executor=clock),
@@ -140,7 +151,7 @@ def bench_executor(report: Report, name: str, executor, workers: int, rows: list
             pass
     clock.add_to(report, "flow map", name, workers, "frames read and sent by this process")
     for artifact in ("frames.h5", "audio.h5", "flow.h5"):
-        (out / artifact).unlink()
+        (out / artifact).unlink(missing_ok=True)
 
 
 def start_ray(report: Report, workers: int) -> None:
@@ -171,6 +182,19 @@ def bench_models(report: Report, rows: list[dict], tmp: Path, device: str, setup
                  executor=RayExecutor(os.cpu_count() or 1))
     select_representative(tmp / "m_flow.h5", tmp / "m_rep.h5", 1.2)
     caption_batch, encoder_batch, batch_clips = 16, 64, 8   # params.yaml and stages/visual_features.py
+    reference = {}   # the in-process outputs, which the actors' must equal
+
+    def same_as_reference(what: str, output: Path) -> str:
+        if what == "captions":
+            text = json.loads(output.read_text())["clips"]
+            return "same captions as in process" if reference.setdefault(what, text) == text else "CAPTIONS DIFFER"
+        with h5py.File(output, "r") as f:
+            features = np.concatenate([f["rgb"][()], f["flow"][()]], axis=1).astype(np.float32)
+        first = reference.setdefault(what, features)
+        if np.array_equal(first, features):
+            return "same features as in process"
+        return f"FEATURES DIFFER, max abs {np.abs(first - features).max():.2g}"
+
     for label, actors, gpus in setups:
         def model(loader, batch):
             if actors == 0:
@@ -186,14 +210,16 @@ def bench_models(report: Report, rows: list[dict], tmp: Path, device: str, setup
                                              captioner, caption_batch * scale))
         frames = sum(len(c) for c in json.loads((tmp / "captions.json").read_text())["clips"].values())
         report.add(what="captions", executor=label, workers=actors, clips_per_s=round(n / seconds, 1),
-                   seconds=round(seconds, 2), notes=f"{frames / seconds:.0f} frames/s; loading {loaded:.1f} s; {device}")
+                   seconds=round(seconds, 2), notes=f"{frames / seconds:.0f} frames/s; loading {loaded:.1f} s; {device}; "
+                                                    + same_as_reference("captions", tmp / "captions.json"))
         if actors:
             captioner.close()
         encoder = model(load_image_encoder, encoder_batch)
         seconds = timed(lambda: extract_visual_features(tmp / "m_frames.h5", tmp / "m_flow.h5", tmp / "visual.h5",
                                                         encoder, batch_clips=batch_clips * scale))
         report.add(what="visual_features", executor=label, workers=actors, clips_per_s=round(n / seconds, 1),
-                   seconds=round(seconds, 2), notes=f"{36 * n / seconds:.0f} images/s; {device}")
+                   seconds=round(seconds, 2), notes=f"{36 * n / seconds:.0f} images/s; {device}; "
+                                                    + same_as_reference("visual", tmp / "visual.h5"))
         if actors:
             encoder.close()
 
@@ -202,12 +228,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=os.environ.get("VIDA_BENCH_OUT", "bench_ray_out"))
     parser.add_argument("--gpu", action="store_true", help="16-core GPU machine: 1-16 workers, models on cuda")
-    parser.add_argument("--clips-per-worker", type=int, default=64, help="W workers get this many x W clips")
+    parser.add_argument("--clips-per-worker", type=int, help="W workers get this many x W clips (default 48 with --gpu, else 64)")
+    parser.add_argument("--budget-s", type=float, help="skip what is left after this many seconds (default 330 with --gpu)")
     parser.add_argument("--workers", help="comma-separated; default 1,2,4,8,16 with --gpu, else 1,2")
     parser.add_argument("--models", action="store_true", help="also captions and visual features (always with --gpu)")
     args = parser.parse_args()
     workers = [int(w) for w in (args.workers or ("1,2,4,8,16" if args.gpu else "1,2")).split(",")]
-    per_worker = args.clips_per_worker
+    per_worker = args.clips_per_worker or (48 if args.gpu else 64)
+    budget = args.budget_s or (330 if args.gpu else float("inf"))
     clips = per_worker * max(workers)
     device = "cuda" if args.gpu else "cpu"
     meta = {"mode": "gpu" if args.gpu else "cpu", "clips": clips, "clips_per_worker": per_worker, "clip": "340x256 demo, mostly 3 s at 25 fps",
@@ -225,23 +253,36 @@ def main() -> None:
         rows = make_clips(tmp / "clips", clips)
         seconds = time.perf_counter() - start
         report.add(what="make demo clips", executor="local", workers=os.cpu_count(), seconds=round(seconds, 1))
+        ends = (workers[0], workers[-1])
+
+        def within_budget(what: str) -> bool:
+            if time.perf_counter() - began < budget:
+                return True
+            report.add(what=what, executor="", notes=f"skipped: past the {budget:.0f} s budget")
+            return False
+
+        # Order of importance, so that a time budget cuts the least useful: Ray's scaling (whole
+        # stages at the ends of the range), the local executor at 1 worker, the models, local at W.
         for w in workers:
-            start_ray(report, w)
-            if w == workers[0] or w == workers[-1]:
-                bench_overhead(report, w)
-            some = rows[: per_worker * w]   # about the same time per run whatever w
-            bench_executor(report, "ray", RayExecutor(w), w, some, tmp)
-            if w in (workers[0], workers[-1]):   # the local executor at the ends of the range
-                bench_executor(report, "local", LocalExecutor(w), w, some, tmp)
-            print(f"[bench_ray] {w} workers done at {time.perf_counter() - began:.0f} s", flush=True)
-        if args.models or args.gpu:
-            ray.shutdown()
+            if within_budget(f"ray, {w} workers"):
+                start_ray(report, w)
+                if w in ends:
+                    bench_overhead(report, w)
+                bench_executor(report, "ray", RayExecutor(w), w, rows[: per_worker * w], tmp, stages=w in ends)
+                print(f"[bench_ray] ray at {w} workers done at {time.perf_counter() - began:.0f} s", flush=True)
+        ray.shutdown()
+        if within_budget(f"local, {workers[0]} workers"):
+            bench_executor(report, "local", LocalExecutor(workers[0]), workers[0], rows[: per_worker * workers[0]], tmp)
+        if (args.models or args.gpu) and within_budget("models"):
             connect(None, os.cpu_count() or 1)
             gpu = args.gpu
             setups = [("in process", 0, 0), ("ray actors", 1, 1.0 if gpu else 0), ("ray actors", 2, 0.5 if gpu else 0)]
             if gpu:
                 setups.append(("ray actors", 4, 0.25))
-            bench_models(report, rows[: 256 if gpu else 16], tmp, device, setups)
+            bench_models(report, rows[: 128 if gpu else 16], tmp, device, setups)
+            ray.shutdown()
+        if workers[-1] != workers[0] and within_budget(f"local, {workers[-1]} workers"):
+            bench_executor(report, "local", LocalExecutor(workers[-1]), workers[-1], rows[: per_worker * workers[-1]], tmp)
     report.meta["total_s"] = round(time.perf_counter() - began, 1)
     report.meta["driver_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     report.add(what="done", executor="", seconds=report.meta["total_s"])
