@@ -61,8 +61,17 @@ def connect(address: str | None = None, workers: int = 1) -> None:
     quiet = dict(logging_level=logging.WARNING, configure_logging=True)
     if address is None:
         ray.init(address="local", num_cpus=max(1, workers), include_dashboard=False, **quiet)
-    else:
+        return
+    try:
         ray.init(address=address, **quiet)
+    except (ConnectionError, RayError) as err:
+        # Ray >= 2.59 protects the clusters `ray start` makes with a token; with "auto" a driver
+        # uses ~/.ray/auth_token by itself, with an explicit address only in token mode.
+        raise ConnectionError(
+            f"cannot join the Ray cluster at ray.address={address}: {err}. Is `ray start` running there? "
+            "On a cluster node, ray.address: auto finds it. With an explicit address and a cluster that "
+            "uses token authentication, `export RAY_AUTH_MODE=token` with the cluster's token in "
+            "~/.ray/auth_token (or RAY_AUTH_TOKEN).") from err
 
 
 def task_slots(num_cpus_per_task: float) -> int:
