@@ -216,24 +216,46 @@ def test_frames_audio_flow_on_two_nodes_equal_local_byte_for_byte(clips, cluster
 
 # -------------------------------------------------------------------------------- model actors
 
-def test_a_model_pool_has_the_models_api_and_its_results(cluster):
-    from vida_core.models import load_image_encoder, model_identity
+class ToyEncoder:
+    """A model with the pipeline's model API: `encode` in internal batches, `spec`, `dim`."""
+    dim = 3
+
+    def __init__(self, name: str, batch_size: int):
+        self.spec, self.batch_size = {"name": name}, batch_size
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        if rows.dtype != np.float32:
+            raise ValueError(f"rows must be float32, not {rows.dtype}")
+        return np.stack([rows.sum(1), np.full(len(rows), len(rows)), np.full(len(rows), os.getpid())], 1)
+
+
+def load_toy_encoder(name: str, device: str = "cpu", batch_size: int = 4) -> ToyEncoder:
+    return ToyEncoder(name, batch_size)
+
+
+def test_a_model_pool_cuts_calls_at_the_models_batches_and_keeps_its_api(cluster, capsys):
     from vida_core.ray_executor import ModelPool
 
-    images = np.random.default_rng(0).integers(0, 255, (11, 40, 48, 3), dtype=np.uint8)
-    local = load_image_encoder("effnet-lite0", device="cpu", batch_size=4)
-    pool = ModelPool(load_image_encoder, "effnet-lite0", device="cpu", batch_size=4, actors=2)
+    rows = np.arange(22, dtype=np.float32).reshape(11, 2)
+    local = load_toy_encoder("toy", batch_size=4)
+    pool = ModelPool(load_toy_encoder, "toy", batch_size=4, actors=5)   # only 2 fit on 2 CPUs
     try:
-        assert pool.dim == local.dim and model_identity(pool) == model_identity(local)
-        assert np.array_equal(pool.encode(images), local.encode(images))   # 4 + 4 + 3 over two actors
-        with pytest.raises(ValueError, match="uint8"):
-            pool.encode(images.astype(np.float32))   # the model's own error, raised here
+        assert "2 fit" in capsys.readouterr().err
+        assert (pool.dim, pool.spec, pool.batch_size) == (3, {"name": "toy"}, 4)
+        out = pool.encode(rows)
+        assert np.array_equal(out[:, 0], local.encode(rows)[:, 0])          # in order
+        assert out[:, 1].tolist() == [4] * 8 + [3] * 3                      # the model's own batches: 4 + 4 + 3
+        assert len(set(out[:, 2])) == 2                                     # spread over both actors
+        with pytest.raises(ValueError, match="float32"):
+            pool.encode(rows.astype(np.float64))   # the model's own error, raised here
+        with pytest.raises(AttributeError, match="tag"):
+            pool.tag
     finally:
         pool.close()
 
 
 def test_the_captions_stage_on_ray_actors_writes_the_local_captions(clips, cluster, tmp_path):
-    from vida_core.models import load_captioner
+    from vida_core.models import load_captioner, model_identity
     from vida_core.semantic.captions import run_captions
     from vida_core.stage import Stage
 
@@ -254,6 +276,7 @@ def test_the_captions_stage_on_ray_actors_writes_the_local_captions(clips, clust
         run_captions(tmp_path / "representative.h5", tmp_path / "frames.h5", project / "captions.json",
                      captioner, stage.call_batch(2))
         if executor == "ray":
+            assert type(captioner).__name__ == "ModelPool" and model_identity(captioner)["id"] == "effnet-lite0-labels"
             captioner.close()
         outputs[executor] = (project / "captions.json").read_bytes()
     assert json.loads(outputs["local"])["clips"] and outputs["ray"] == outputs["local"]

@@ -16,7 +16,7 @@ Same contract as `vida_core.executors.LocalExecutor` (read its docstring), on a 
 - `ModelPool` loads a model in each of `actors` Ray actors (on GPUs when the device is cuda)
   and has the model's own API (`.caption`, `.encode`, `.tag`, `.spec`, `.dim`, ...): each call's
   batch is cut at the model's own batch boundaries and the pieces run on the actors in
-  parallel, so every actor runs exactly the forward passes the local model would.
+  parallel, so a call runs the same forward passes as the local model would run for it.
 
 Ray is an optional extra (`pip install -e ".[ray]"`); this module is imported only when
 `executor: ray` is chosen.
@@ -280,12 +280,13 @@ def _get(ref):
 class _ModelActor:
     """One loaded model inside a Ray actor; errors travel back as `_Failure`s."""
 
-    def __init__(self, loader: Callable, args: tuple, kwargs: dict, threads: int):
-        import torch
+    def __init__(self, loader: Callable, args: tuple, kwargs: dict, torch_threads: int | None):
+        if torch_threads:
+            import torch
 
-        # oneDNN's CPU results depend on the thread count: use the driver's, as a local run would
-        # (Ray would give an actor of one CPU one thread), so CPU features equal local bit for bit.
-        torch.set_num_threads(threads)
+            # oneDNN's CPU results depend on the thread count: use the driver's, as a local run
+            # would (Ray gives an actor of one CPU one thread), so CPU features equal local ones.
+            torch.set_num_threads(torch_threads)
         self.model, self.error = None, None
         try:
             self.model = loader(*args, **kwargs)
@@ -342,9 +343,9 @@ class ModelPool:
             print(f"[ray] {actors} model actors asked, {fits} fit on the cluster: starting {fits}", file=sys.stderr)
             actors = fits
         actor = ray.remote(_ModelActor).options(num_cpus=1, num_gpus=num_gpus, max_restarts=0)
-        import torch
-
-        self._actors = [actor.remote(loader, args, kwargs, torch.get_num_threads()) for _ in range(actors)]
+        torch = sys.modules.get("torch")   # the models' loaders import it
+        threads = torch.get_num_threads() if torch else None
+        self._actors = [actor.remote(loader, args, kwargs, threads) for _ in range(actors)]
         info = ray.get(self._actors[0].describe.remote())
         _raise_failure(info, f"{getattr(loader, '__name__', loader)} in a Ray actor")
         for other in ray.get([a.describe.remote() for a in self._actors[1:]]):
