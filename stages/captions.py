@@ -8,9 +8,9 @@ from vida_core.stage import Stage
 def main() -> None:
     stage = Stage("captions")
     batch_size = stage.params.captions.batch_size
-    captioner = load_captioner(stage.params.models.captioner, device=stage.params.device, batch_size=batch_size)
+    captioner = stage.model(load_captioner, stage.params.models.captioner, batch_size=batch_size)
     summary = run_captions(stage.input("representative"), stage.input("frames"), stage.output("captions"),
-                           captioner, batch_size)
+                           captioner, stage.call_batch(batch_size))
     stage.done(summary)
 
 

@@ -13,7 +13,7 @@ def main() -> None:
     stage = Stage("feature_tagger")
     p = stage.params
     split_of = {r["clip_id"]: r["split"] for r in read_manifest(stage.input("manifest"))}
-    tagger = load_audio_tagger(p.models.audio_tagger, device=p.device)
+    tagger = stage.model(load_audio_tagger, p.models.audio_tagger)
     summary = run_feature_tagger(
         stage.input("audio"), split_of, tagger, p.feature_tagger, p.seed, p.device,
         stage.output("feature_tagger_model"), stage.output("feature_tagger"), stage.output("feature_tagger_metrics"),

@@ -13,7 +13,7 @@ def main() -> None:
     cfg, labels, tagger_id = stage.params.label_bank, audioset_labels(), {}
     if cfg.source == "tagged_train_audio":
         split_of = {r["clip_id"]: r["split"] for r in read_manifest(stage.input("manifest"))}
-        tagger = load_audio_tagger(stage.params.models.audio_tagger, device=stage.params.device)
+        tagger = stage.model(load_audio_tagger, stage.params.models.audio_tagger)
         ids, features, label_sets, counts = tagged_train_audio(stage.input("audio"), split_of, tagger, cfg.min_prob)
         tagger_id = model_identity(tagger)
     elif cfg.source == "audioset":

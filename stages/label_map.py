@@ -8,7 +8,7 @@ from vida_core.stage import Stage
 def main() -> None:
     stage = Stage("label_map")
     top_k, text_encoder = stage.params.label_map.top_k, stage.params.models.text_encoder
-    encoder = load_text_encoder(text_encoder, device=stage.params.device)
+    encoder = stage.model(load_text_encoder, text_encoder)
     summary = run_label_map(stage.input("representative"), stage.input("captions"), stage.input("label_bank"),
                             stage.output("label_map"), encoder, [label["name"] for label in audioset_labels()],
                             top_k, params={"label_map.top_k": top_k, "models.text_encoder": text_encoder})

@@ -10,7 +10,7 @@ def main() -> None:
     stage = Stage("semantic_dictionary")
     top_n = stage.params.semantic_dictionary.top_n
     classes = class_names(read_manifest(stage.input("manifest")))
-    encoder = load_text_encoder(stage.params.models.text_encoder, device=stage.params.device)
+    encoder = stage.model(load_text_encoder, stage.params.models.text_encoder)
     rows = dictionary_for_classes(classes, encoder, [label["name"] for label in audioset_labels()], top_n)
     write_dictionary(rows, stage.output("semantic_dictionary"))
     stage.done({"classes": len(classes), "top_n": top_n})

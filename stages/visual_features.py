@@ -12,9 +12,10 @@ ENCODER_BATCH = 64  # images per forward pass inside the encoder
 def main() -> None:
     stage = Stage("visual_features")
     config, encoder_name = stage.params.visual_features, stage.params.models.image_encoder
-    encoder = load_image_encoder(encoder_name, device=stage.params.device, batch_size=ENCODER_BATCH)
+    encoder = stage.model(load_image_encoder, encoder_name, batch_size=ENCODER_BATCH)
+    knobs = dict(asdict(config), batch_clips=stage.call_batch(config.batch_clips))  # more clips per call keeps every Ray actor busy
     summary = extract_visual_features(stage.input("frames"), stage.input("flow"), stage.output("visual"), encoder,
-                                      **asdict(config), params={"visual_features": asdict(config),
+                                      **knobs, params={"visual_features": asdict(config),
                                                                 "models": {"image_encoder": encoder_name}})
     stage.done(summary)
 

@@ -26,6 +26,21 @@ class ConfigError(ValueError):
     """params.yaml has an unknown key or a value of the wrong type; the message names both."""
 
 
+# -------------------------------------------------------------------------- executors
+
+@dataclass
+class RayConfig:
+    """`executor: ray` (vida_core/ray_executor.py). Like `executor`, speed only: no stage lists it."""
+    # null: start Ray on this machine with `workers` CPUs; "auto": join the cluster this node
+    # belongs to (`ray start` ran here); "host:6379" or "ray://host:10001": join that cluster.
+    address: str | None = None
+    block_size: int = 16             # clips per Ray task of the per-clip stages (frames, audio, flow, demo)
+    num_cpus_per_task: float = 1.0   # CPUs each of those tasks reserves
+    actors: int = 2                  # Ray actors per model (captioner, image/text encoder, audio tagger)
+    num_gpus_per_actor: float = 1.0  # GPUs each model actor reserves when `device` is cuda or auto on a
+                                     # cluster with GPUs (0.5: two actors share a GPU)
+
+
 # ------------------------------------------------------------------------------ data
 
 @dataclass
@@ -199,11 +214,12 @@ class Params:
     seed: int = 0             # model initialisation, data order, CAFMap noise
     device: str = "auto"      # auto | cpu | cuda
     # How per-clip work runs; both change speed, never results, so no stage lists them.
-    workers: int = 2          # processes of the local executor
-    executor: str = "local"   # a name in vida_core.executors.EXECUTORS
+    workers: int = 2          # processes of the local executor (CPUs of a Ray started here)
+    executor: str = "local"   # a name in vida_core.executors.EXECUTORS: local | ray
     # A per-clip stage that rejects more than this fraction of its clips fails (frames: clips
     # rejected; audio: clips whose audio could not be read, not those that have none).
     max_reject_fraction: float = 0.5
+    ray: RayConfig = field(default_factory=RayConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     frames: FramesConfig = field(default_factory=FramesConfig)

@@ -1,7 +1,7 @@
 """Executors: `map(fn, items)` in input order, over worker processes, crash-safe and bounded.
 
-`make_executor("local", workers)` gives a `LocalExecutor`; other back ends (e.g. Ray) register
-in `EXECUTORS` beside it and keep the same contract:
+`make_executor("local", workers)` gives a `LocalExecutor`; other back ends register in
+`EXECUTORS` beside it (`ray`: `vida_core.ray_executor.RayExecutor`) and keep the same contract:
 
 - Ordered output: `map` yields one value per item, in input order, whatever the number of
   workers or the order in which workers finish, so the artifacts written from it are
@@ -299,7 +299,12 @@ def _picklable(err: Exception) -> Exception:
         return RuntimeError(f"{err.__class__.__name__}: {err}")
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
+def _ray_executor(workers: int = 1, **options) -> Executor:
+    from vida_core.ray_executor import RayExecutor  # Ray is an optional extra: imported only when chosen
+    return RayExecutor(workers=workers, **options)
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": _ray_executor}
 
 
 def make_executor(name: str = "local", workers: int = 1, **options) -> Executor:

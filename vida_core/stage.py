@@ -57,9 +57,34 @@ class Stage:
         return resolve_device(self.params.device)
 
     def executor(self, preload: tuple[str, ...] = ()):
-        """The executor the params choose (`executor`, `workers`) for this stage's per-clip work."""
+        """The executor the params choose (`executor`, `workers`, the `ray` section) for this stage's per-clip work."""
         from vida_core.executors import make_executor
-        return make_executor(self.params.executor, workers=self.params.workers, preload=preload)
+        p = self.params
+        options = {}
+        if p.executor == "ray":
+            options = dict(address=p.ray.address, block_size=p.ray.block_size, num_cpus_per_task=p.ray.num_cpus_per_task)
+        return make_executor(p.executor, workers=p.workers, preload=preload, **options)
+
+    def model(self, loader, name: str, **kwargs):
+        """`loader(name, device=<the device param>, **kwargs)`: the model itself with `executor: local`;
+        with `executor: ray`, a `ModelPool` of `ray.actors` copies of it, on GPUs when the device is
+        cuda (or auto on a cluster with GPUs), with the same API."""
+        p = self.params
+        if p.executor != "ray":
+            return loader(name, device=p.device, **kwargs)
+        from vida_core.ray_executor import ModelPool, cluster_gpus, connect
+
+        connect(p.ray.address, p.workers)
+        gpus = cluster_gpus()
+        if p.device.startswith("cuda") and not gpus:
+            raise ValueError(f"{self.name}: device is {p.device} but the Ray cluster has no GPUs; use device: auto or cpu")
+        num_gpus = p.ray.num_gpus_per_actor if gpus and p.device != "cpu" else 0
+        return ModelPool(loader, name, device=p.device, actors=p.ray.actors, num_gpus=num_gpus, **kwargs)
+
+    def call_batch(self, batch: int) -> int:
+        """How many inputs to hand a `model()` per call: `batch` locally, `batch` x `ray.actors`
+        with Ray, so that one call keeps every actor busy."""
+        return batch * self.params.ray.actors if self.params.executor == "ray" else batch
 
     def check_rejects(self, total: int, rejects: list[tuple[str, str]], what: str = "rejected") -> None:
         """Fail the stage when more than `max_reject_fraction` of its clips were rejected.
