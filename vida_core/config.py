@@ -44,7 +44,7 @@ class DatasetConfig:
 class DemoConfig:
     """The embedded demo dataset (vida_core.io.demo)."""
     root: str = "data/demo"
-    num_classes: int = 8           # take the first K demo classes (tiny test datasets)
+    num_classes: int = 7           # take the first K demo classes (tiny test datasets)
     clips_per_class: int = 40
     width: int = 256               # must be even (yuv420p)
     height: int = 192
