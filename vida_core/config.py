@@ -102,6 +102,17 @@ class CaptionsConfig:
 @dataclass
 class LabelMapConfig:
     top_k: int = 5             # keep labels with similarity >= mean of the top-k (paper: 5)
+    strip_template: bool = True   # drop "a photo of", articles ... before embedding (paper: false)
+    # Words of ImageNet-label captions: none | lemmas (WordNet synonyms, "chime, bell, gong") |
+    # lemmas+definition (also the WordNet gloss: "drake" -> "adult male of a ... duck")
+    synonyms: str = "lemmas+definition"
+    label_text: str = "name"   # what a label is embedded as: name | name+description (ontology)
+
+    def __post_init__(self):
+        if self.synonyms not in ("none", "lemmas", "lemmas+definition"):
+            raise ConfigError(f"label_map.synonyms must be none, lemmas or lemmas+definition, not {self.synonyms!r}")
+        if self.label_text not in ("name", "name+description"):
+            raise ConfigError(f"label_map.label_text must be name or name+description, not {self.label_text!r}")
 
 
 @dataclass
@@ -169,6 +180,9 @@ class CAFMapConfig(GeneratorConfig):
 class FilterConfig:
     top_k: int = 5               # labels the feature tagger assigns to each generated clip
     iou_threshold: float = 0.1   # keep a train clip's generated audio when IoU >= this
+    # exact: a tagged label counts when it is a dictionary label (paper); ontology: also when one
+    # is the other's ancestor below the seven top-level categories ("Bell" ~ "Church bell")
+    match: str = "exact"
 
 
 @dataclass
