@@ -242,3 +242,38 @@ def test_inspect_views(tmp_path):
         out = plot_captions(clip, tmp_path / "frames.h5", tmp_path / "rep.h5", tmp_path / "captions.json",
                             tmp_path / "lm.h5", tmp_path / f"{clip.replace('/', '_')}.png")
         assert out.stat().st_size > 0
+
+
+def test_label_map_streams_blocks_with_the_same_result(tmp_path, monkeypatch):
+    """Blocks of clips and a bounded caption cache change memory, not what is written."""
+    import vida_core.semantic.label_map as label_map
+
+    rng = np.random.default_rng(0)
+    ids = [f"c/{i}" for i in range(11)]
+    masks = rng.random((11, 18)) < 0.3
+    masks[4] = False  # a clip with no representative frame
+    words = ["dog bark", "people singing", "water engine", "bouncing ball", "applause"]
+    clips = {cid: [{"frame": int(k), "caption": f"a photo of a {words[rng.integers(5)]}"} for k in np.flatnonzero(m)]
+             for cid, m in zip(ids, masks)}
+    (tmp_path / "captions.json").write_text(json.dumps({"model": {}, "clips": clips}))
+    with h5py.File(tmp_path / "rep.h5", "w") as f:
+        f["clip_id"], f["mask"] = np.array(ids, dtype=object), masks
+    with h5py.File(tmp_path / "bank.h5", "w") as f:
+        f["mean"] = rng.standard_normal((len(LABEL_NAMES), 128)).astype(np.float32)
+
+    def run(out):
+        label_map.run_label_map(tmp_path / "rep.h5", tmp_path / "captions.json", tmp_path / "bank.h5", out,
+                                FakeTextEncoder(), LABEL_NAMES, 3, params={})
+        with h5py.File(out, "r") as f:
+            return {key: f[key][()] for key in ("clip_id", "label_index", "label_similarity", "condition",
+                                                "condition_mask")}
+
+    whole = run(tmp_path / "whole.h5")
+    monkeypatch.setattr(label_map, "BLOCK_CLIPS", 3)
+    monkeypatch.setattr(label_map, "CACHE_CAPTIONS", 2)
+    blocks = run(tmp_path / "blocks.h5")
+    for key in ("clip_id", "label_index", "condition_mask"):
+        np.testing.assert_array_equal(whole[key], blocks[key], err_msg=key)
+    for key in ("label_similarity", "condition"):  # BLAS may round a row differently in another batch
+        np.testing.assert_allclose(whole[key], blocks[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert whole["condition_mask"].sum() == masks.sum() and not whole["condition_mask"][4].any()

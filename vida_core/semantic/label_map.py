@@ -28,7 +28,7 @@ from vida_core.models.specs import model_identity
 from vida_core.semantic.text import cosine_similarities, embed_texts, imagenet_wordnet, strip_template
 
 BLOCK_CLIPS = 2048          # clips mapped and written at a time
-CACHE_CAPTIONS = 200_000    # distinct captions whose labels are remembered across blocks
+CACHE_CAPTIONS = 50_000     # distinct captions whose labels are remembered across blocks (~20 MB)
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,10 @@ class CaptionMapper:
     def __call__(self, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """`label_index` int16 [M,top_k] (-1 = none) and `label_similarity` float32 [M,top_k]."""
         new = sorted({c for c in captions if c not in self.cache})
+        if len(self.cache) + len(new) > CACHE_CAPTIONS:  # forget, then map all of this call's anew
+            self.cache.clear()
+            new = sorted(set(captions))
         if new:
-            if len(self.cache) + len(new) > CACHE_CAPTIONS:
-                self.cache.clear()
             queries = [caption_query(c, self.reading) for c in new]
             sims = cosine_similarities(embed_texts(self.encoder, queries), self.label_embeddings)
             indices, values = pad_selections(select_labels(sims, self.top_k), self.top_k)
