@@ -123,6 +123,9 @@ class LabelBankConfig:
     # (so it must exist, whatever the source), and the segment list inside it.
     audioset_root: str = "data/audioset"
     audioset_csv: str | None = None
+    # A label without examples: ontology (its nearest covered parent, child or sibling, then the
+    # global mean) | global_mean (the first release's rule)
+    backoff: str = "ontology"
 
 
 @dataclass
