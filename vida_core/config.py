@@ -97,6 +97,13 @@ class ModelsConfig:
 @dataclass
 class CaptionsConfig:
     batch_size: int = 16       # representative frames per captioner call, gathered across clips
+    # video: each frame whole, decoded again from the video at the captioner's input size |
+    # frames: frames.h5's 224 px centre squares (the first release)
+    source: str = "video"
+
+    def __post_init__(self):
+        if self.source not in ("video", "frames"):
+            raise ConfigError(f"captions.source must be video or frames, not {self.source!r}")
 
 
 @dataclass
