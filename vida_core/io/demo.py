@@ -253,17 +253,10 @@ def _paste(img: np.ndarray, sprite: np.ndarray, x: float, y: float, width: float
     px, py = pivot[0] * w, pivot[1] * h
     matrix = cv2.getRotationMatrix2D((px, py), angle, scale)
     matrix[:, 2] += (x - px, y - py)
-    # Only the box the sprite lands in is warped and blended.
-    corners = matrix @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], float)
-    x0, y0 = (max(int(np.floor(corners[k].min())) - 1, 0) for k in (0, 1))
-    x1, y1 = min(int(np.ceil(corners[0].max())) + 2, img.shape[1]), min(int(np.ceil(corners[1].max())) + 2, img.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return
-    matrix[:, 2] -= (x0, y0)
-    layer = cv2.warpAffine(sprite, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+    layer = cv2.warpAffine(sprite, matrix, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-    alpha, box = layer[..., 3:], img[y0:y1, x0:x1]
-    box[:] = (box * (1 - alpha) + 255 * layer[..., :3] * alpha).astype(np.uint8)
+    alpha = layer[..., 3:]
+    img[:] = (img * (1 - alpha) + 255 * layer[..., :3] * alpha).astype(np.uint8)
 
 
 def _clock_face(img, x, y, r, rim, hands, second_angle):
@@ -391,14 +384,15 @@ def _bell_scene(stage: _Stage) -> _Scene:
     return _Scene(draw, lambda t: pivot_x - 0.5 * width * np.sin(np.radians(angle_at(t))), sound)
 
 
-def _pluck(sr: int, pitch: float, brightness: float) -> np.ndarray:
-    """A plucked string: harmonics that die faster the higher they are."""
+def _pluck(rng, sr: int, pitch: float, brightness: float) -> np.ndarray:
+    """A plucked string: harmonics that die faster the higher they are, and a pick noise."""
     t = np.arange(int(1.2 * sr)) / sr
     out = np.zeros_like(t)
     for k in range(1, 16):
         if pitch * k > 0.45 * sr:
             break
         out += np.sin(np.pi * k * brightness) / k * np.exp(-t * (1 + 0.35 * k) / 0.6) * np.sin(2 * np.pi * pitch * k * t)
+    out[: int(0.0125 * sr)] += 0.3 * _burst(rng, sr, 0.0125, 0.002, 1000, 6000)[: int(0.0125 * sr)]
     return out
 
 
@@ -427,12 +421,9 @@ def _banjo_scene(stage: _Stage) -> _Scene:
 
     def sound(rng, sr, n):
         out = np.zeros(n)
-        tones = {pitch: _pluck(sr, pitch, brightness) for chord in set(chords) for pitch in chord}
-        pick = int(0.0125 * sr)
         for time, chord in zip(strums, chords):
-            for j, pitch in enumerate(chord):  # strings 15 ms apart, top to bottom, each with a pick noise
-                _place(out, sr, time + 0.015 * j, tones[pitch], 0.5 * rng.uniform(0.8, 1.0))
-                _place(out, sr, time + 0.015 * j, 0.15 * _burst(rng, sr, 0.0125, 0.002, 1000, 6000)[:pick])
+            for j, pitch in enumerate(chord):  # strings 15 ms apart, top to bottom
+                _place(out, sr, time + 0.015 * j, _pluck(rng, sr, pitch, brightness), 0.5 * rng.uniform(0.8, 1.0))
         return out
 
     return _Scene(draw, lambda t: np.full_like(np.asarray(t, float), x), sound)
