@@ -22,7 +22,8 @@ def main() -> None:
         raise ValueError(f"label_bank.source must be tagged_train_audio or audioset, not {cfg.source!r}")
     counts = write_label_bank(stage.output("label_bank"), ids, features, label_sets, counts, labels, cfg.source,
                               cfg.min_prob, tagger_id, params={"label_bank": asdict(cfg),
-                                                               "models.audio_tagger": stage.params.models.audio_tagger})
+                                                               "models.audio_tagger": stage.params.models.audio_tagger},
+                              backoff=cfg.backoff)
     stage.done({"source": cfg.source, **counts})
 
 

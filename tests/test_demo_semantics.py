@@ -1,20 +1,21 @@
-"""On the demo dataset's real audio, the real tagger hears the classes whose sounds differ."""
+"""Both ends of the semantic chain on the demo: the embedded captioner names what is seen and
+the embedded tagger hears the sound each class is meant to make (DEMO_TARGETS)."""
 
 import numpy as np
 import pytest
 
 from vida_core.io.decode import decode_audio
-from vida_core.io.demo import DemoConfig, generate_demo_dataset
-from vida_core.learn.feature_tagger import class_tag_profiles
-from vida_core.models import audioset_labels, load_audio_tagger
+from vida_core.io.demo import DEMO_CLASSES, DEMO_TARGETS, DemoConfig, generate_demo_dataset, render_clip
+from vida_core.models import audioset_labels, load_audio_tagger, load_captioner
+
+CONFIG = DemoConfig(clips_per_class=3, no_audio_fraction=0.0, silent_fraction=0.0)
 
 
 @pytest.fixture(scope="module")
 def demo_audio(tmp_path_factory):
+    """Each clip's decoded 16 kHz audio, through the real mp4 (AAC, resampling, downmix)."""
     root = tmp_path_factory.mktemp("demo")
-    config = DemoConfig(clips_per_class=4, width=96, height=64, no_audio_fraction=0.0,
-                        silent_fraction=0.0)
-    rows = generate_demo_dataset(root, config, progress=False)
+    rows = generate_demo_dataset(root, CONFIG, progress=False)
     waveforms, labels = [], []
     for row in rows:
         waveform, note = decode_audio(str(root / row["path"]))
@@ -24,17 +25,24 @@ def demo_audio(tmp_path_factory):
     return np.stack(waveforms), labels
 
 
-def test_teacher_outputs_differ_between_classes_whose_sounds_differ(demo_audio):
+def test_tagger_hears_each_class_as_intended(demo_audio):
     waveforms, labels = demo_audio
-    tagger = load_audio_tagger("yamnet", device="cpu")
-    profiles = class_tag_profiles(tagger.tag(waveforms), labels)
     names = [label["name"] for label in audioset_labels()]
-    classes = sorted(profiles)
-    # Every two classes have clearly different mean tag profiles.
-    unit = {c: profiles[c] / np.linalg.norm(profiles[c]) for c in classes}
-    distance = np.array([[np.linalg.norm(unit[a] - unit[b]) for b in classes] for a in classes])
-    assert np.all(distance[~np.eye(len(classes), dtype=bool)] > 0.05), distance.round(3)
-    # The look-alike pairs are told apart by sound: their top tags are not the same set.
-    top = {c: {names[i] for i in np.argsort(profiles[c])[::-1][:3]} for c in classes}
-    assert top["metal_drop"] != top["wood_drop"]
-    assert top["shaking_rattle"] != top["shaking_bell"]
+    scores = load_audio_tagger("yamnet", device="cpu").tag(waveforms)
+    hits = {c: [] for c in DEMO_CLASSES}
+    for label, row in zip(labels, scores):
+        top5 = {names[i] for i in np.argsort(-row)[:5]}
+        hits[label].append(bool(top5 & set(DEMO_TARGETS[label][1])))
+    # The strong classes, every clip; the weak ones (ticking, maracas) are measured in the README.
+    for label in ("siren", "digital_alarm", "bell_ringing", "banjo", "clock_ringing"):
+        assert all(hits[label]), (label, hits[label])
+
+
+def test_captioner_names_what_is_seen():
+    """At least half the frames are named right (the README reports each class's rate on more clips)."""
+    captioner = load_captioner("effnet-lite0-labels", device="cpu")
+    for label in ("clock_ticking", "siren", "digital_alarm", "banjo", "maracas"):
+        frames = [render_clip(label, index, CONFIG)[0] for index in range(3)]
+        captions = captioner.caption(np.stack([f[len(f) * k // 3] for f in frames for k in (1, 2)]))
+        named = [any(word in caption for word in DEMO_TARGETS[label][0]) for caption in captions]
+        assert sum(named) >= 3, (label, captions)

@@ -135,7 +135,7 @@ def test_label_bank_uses_train_audio_only_and_reports_uncovered_labels():
     label_sets = tagged_label_sets(scores[rows], min_prob=0.2)
     assert [s.tolist() for s in label_sets] == [[1, 2], [1], [4]]
 
-    mean, count, covered = accumulate_label_bank(features[rows], label_sets, num_labels=10)
+    mean, count, covered, kind = accumulate_label_bank(features[rows], label_sets, num_labels=10)
     assert count.tolist() == [0, 2, 1, 0, 1, 0, 0, 0, 0, 0]
     assert np.allclose(mean[1], 2.0) and np.allclose(mean[2], 1.0) and np.allclose(mean[4], 5.0)
     assert covered.sum() == 3
@@ -242,3 +242,84 @@ def test_inspect_views(tmp_path):
         out = plot_captions(clip, tmp_path / "frames.h5", tmp_path / "rep.h5", tmp_path / "captions.json",
                             tmp_path / "lm.h5", tmp_path / f"{clip.replace('/', '_')}.png")
         assert out.stat().st_size > 0
+
+
+def test_label_map_streams_blocks_with_the_same_result(tmp_path, monkeypatch):
+    """Blocks of clips and a bounded caption cache change memory, not what is written."""
+    import vida_core.semantic.label_map as label_map
+
+    rng = np.random.default_rng(0)
+    ids = [f"c/{i}" for i in range(11)]
+    masks = rng.random((11, 18)) < 0.3
+    masks[4] = False  # a clip with no representative frame
+    words = ["dog bark", "people singing", "water engine", "bouncing ball", "applause"]
+    clips = {cid: [{"frame": int(k), "caption": f"a photo of a {words[rng.integers(5)]}"} for k in np.flatnonzero(m)]
+             for cid, m in zip(ids, masks)}
+    (tmp_path / "captions.json").write_text(json.dumps({"model": {}, "clips": clips}))
+    with h5py.File(tmp_path / "rep.h5", "w") as f:
+        f["clip_id"], f["mask"] = np.array(ids, dtype=object), masks
+    with h5py.File(tmp_path / "bank.h5", "w") as f:
+        f["mean"] = rng.standard_normal((len(LABEL_NAMES), 128)).astype(np.float32)
+
+    def run(out):
+        label_map.run_label_map(tmp_path / "rep.h5", tmp_path / "captions.json", tmp_path / "bank.h5", out,
+                                FakeTextEncoder(), LABEL_NAMES, 3, params={})
+        with h5py.File(out, "r") as f:
+            return {key: f[key][()] for key in ("clip_id", "label_index", "label_similarity", "condition",
+                                                "condition_mask")}
+
+    whole = run(tmp_path / "whole.h5")
+    monkeypatch.setattr(label_map, "BLOCK_CLIPS", 3)
+    monkeypatch.setattr(label_map, "CACHE_CAPTIONS", 2)
+    blocks = run(tmp_path / "blocks.h5")
+    for key in ("clip_id", "label_index", "condition_mask"):
+        np.testing.assert_array_equal(whole[key], blocks[key], err_msg=key)
+    for key in ("label_similarity", "condition"):  # BLAS may round a row differently in another batch
+        np.testing.assert_allclose(whole[key], blocks[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert whole["condition_mask"].sum() == masks.sum() and not whole["condition_mask"][4].any()
+
+
+def test_uncovered_labels_borrow_from_their_nearest_covered_ontology_relative():
+    from vida_core.models.specs import audioset_names
+    from vida_core.semantic.ontology import audioset_ontology
+
+    names = audioset_names()
+    index = {name: i for i, name in enumerate(names)}
+    features = np.array([[1.0] * 128, [2.0] * 128, [6.0] * 128])
+    label_sets = [np.array([index["Bell"]]), np.array([index["Tick-tock"]]), np.array([index["Guitar"]])]
+    mean, count, covered, kind = accumulate_label_bank(features, label_sets, len(names), "ontology",
+                                                       audioset_ontology().relatives)
+    expected = {"Bell": (1, "own"), "Church bell": (1, "parent"), "Clock": (2, "child"), "Tick": (2, "sibling"),
+                "Banjo": (6, "sibling"), "Dog": (3, "global_mean")}
+    for name, (value, source) in expected.items():
+        assert np.allclose(mean[index[name]], value) and kind[index[name]] == source, name
+    assert covered.sum() == 3
+    # The first release's rule: every uncovered label gets the global mean.
+    mean, _, _, kind = accumulate_label_bank(features, label_sets, len(names), "global_mean")
+    assert np.allclose(mean[index["Church bell"]], 3) and set(kind) == {"own", "global_mean"}
+
+
+def test_ontology_relations_stop_below_the_top_level_categories():
+    from vida_core.models.specs import audioset_names
+    from vida_core.semantic.ontology import audioset_ontology
+
+    ontology, index = audioset_ontology(), {name: i for i, name in enumerate(audioset_names())}
+    assert ontology.related(index["Bell"], index["Church bell"])
+    assert ontology.related(index["Ambulance (siren)"], index["Siren"])
+    assert not ontology.related(index["Dog"], index["Cat"])          # only "Animal" above both
+    assert not ontology.related(index["Church bell"], index["Jingle bell"])  # siblings are not ancestors
+    assert index["Animal"] not in ontology.ancestors(index["Dog"])
+
+
+def test_filter_match_ontology_counts_ancestors_as_shared():
+    from vida_core.learn.filtering import iou, label_matcher
+    from vida_core.models.specs import audioset_names
+
+    index = {name: i for i, name in enumerate(audioset_names())}
+    tagged = {index["Church bell"], index["Dog"]}
+    dictionary = {index["Bell"], index["Chime"]}
+    assert iou(tagged, dictionary, label_matcher("exact")) == 0.0
+    assert iou(tagged, dictionary, label_matcher("ontology")) == pytest.approx(1 / 3)  # 1 shared, 3 in union
+    assert iou({index["Cat"]}, {index["Dog"]}, label_matcher("ontology")) == 0.0  # only "Animal" above both
+    with pytest.raises(ValueError, match="filter.match"):
+        label_matcher("fuzzy")

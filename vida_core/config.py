@@ -59,7 +59,7 @@ class DatasetConfig:
 class DemoConfig:
     """The embedded demo dataset (vida_core.io.demo)."""
     root: str = "data/demo"
-    num_classes: int = 8           # take the first K demo classes (tiny test datasets)
+    num_classes: int = 7           # take the first K demo classes (tiny test datasets)
     clips_per_class: int = 40
     width: int = 256               # must be even (yuv420p)
     height: int = 192
@@ -112,11 +112,29 @@ class ModelsConfig:
 @dataclass
 class CaptionsConfig:
     batch_size: int = 16       # representative frames per captioner call, gathered across clips
+    # video: each frame whole, decoded again from the video at the captioner's input size |
+    # frames: frames.h5's 224 px centre squares (the first release)
+    source: str = "video"
+
+    def __post_init__(self):
+        if self.source not in ("video", "frames"):
+            raise ConfigError(f"captions.source must be video or frames, not {self.source!r}")
 
 
 @dataclass
 class LabelMapConfig:
     top_k: int = 5             # keep labels with similarity >= mean of the top-k (paper: 5)
+    strip_template: bool = True   # drop "a photo of", articles ... before embedding (paper: false)
+    # Words of ImageNet-label captions: none | lemmas (WordNet synonyms, "chime, bell, gong") |
+    # lemmas+definition (also the WordNet gloss: "drake" -> "adult male of a ... duck")
+    synonyms: str = "lemmas+definition"
+    label_text: str = "name"   # what a label is embedded as: name | name+description (ontology)
+
+    def __post_init__(self):
+        if self.synonyms not in ("none", "lemmas", "lemmas+definition"):
+            raise ConfigError(f"label_map.synonyms must be none, lemmas or lemmas+definition, not {self.synonyms!r}")
+        if self.label_text not in ("name", "name+description"):
+            raise ConfigError(f"label_map.label_text must be name or name+description, not {self.label_text!r}")
 
 
 @dataclass
@@ -127,6 +145,9 @@ class LabelBankConfig:
     # (so it must exist, whatever the source), and the segment list inside it.
     audioset_root: str = "data/audioset"
     audioset_csv: str | None = None
+    # A label without examples: ontology (its nearest covered parent, child or sibling, then the
+    # global mean) | global_mean (the first release's rule)
+    backoff: str = "ontology"
 
 
 @dataclass
@@ -184,6 +205,9 @@ class CAFMapConfig(GeneratorConfig):
 class FilterConfig:
     top_k: int = 5               # labels the feature tagger assigns to each generated clip
     iou_threshold: float = 0.1   # keep a train clip's generated audio when IoU >= this
+    # exact: a tagged label counts when it is a dictionary label (paper); ontology: also when one
+    # is the other's ancestor below the seven top-level categories ("Bell" ~ "Church bell")
+    match: str = "exact"
 
 
 @dataclass

@@ -1,40 +1,36 @@
-"""Embedded demo dataset: small synthetic action clips whose sound follows what is seen.
+"""Embedded demo dataset: clips of things an ImageNet model recognises, making sounds an AudioSet
+tagger recognises, the sound following what is seen.
 
-Every clip is a real mp4 (H.264 video + AAC audio) of simple shapes drawn on a textured
-background.  Sounds are synthesised from the same motion that is drawn, sample-aligned with it:
-an impact sounds exactly when a thing touches the floor, a scrape lasts while a thing slides
-and fades as it slows, and so on.  The audio therefore carries class information and can be
-predicted from the frames.
+Every clip is a real mp4 (H.264 video + AAC audio): one object drawn on a textured wall and
+floor, moving, with a sound synthesised from that motion, sample-aligned with it (the bell
+sounds when its swing turns, the chord when the hand crosses the strings). Objects are either
+drawn from primitives (analog and digital clocks) or pasted from four shipped emoji sprites
+(ambulance, bell, banjo, maracas: Noto Color Emoji artwork, Apache-2.0, see
+resources/ATTRIBUTION.md), scaled, rotated and mirrored per clip. They were chosen so that the
+embedded captioner (EfficientNet-Lite0's ImageNet labels) names them and the embedded tagger
+(YAMNet) hears their sounds; `DEMO_TARGETS` lists what each class should be called and heard as,
+and benchmarks/bench_demo_semantics.py measures both (numbers in the README).
 
 Classes (what it looks like -> what it sounds like):
 
-- ``metal_drop``: a grey block falls, hits the floor and hops once or twice -> a metallic
-  ring (inharmonic partials of a struck bar, long decay) at every impact.
-- ``wood_drop``: the same block, motion and size, only a faintly warmer grey -> a dull wooden
-  knock (low damped tone + short noise burst) at every impact.
-- ``bouncing``: a bright rubber ball bouncing with a slowly shrinking height -> a rhythm of
-  "boing" thumps (downward pitch glide), louder for harder hits.
-- ``sliding``: a box is kicked and slides along the floor until friction stops it -> a
-  scrape (band-passed noise) that starts with the motion and fades as the box slows.
-- ``rolling``: a spoked wheel with a bump on its rim rolls and slows down -> a low rumble that
-  follows the speed, plus a clack each time the bump touches the floor.
-- ``pendulum``: a bob on a rod swinging from a pivot -> a short high tick at each extreme.
-- ``shaking_rattle``: a hand-held shaker moved back and forth -> a burst of rattling grains at
-  each turn-around.
-- ``shaking_bell``: the very same shaker and motion -> a jingle-bell tone at each turn-around.
+- ``clock_ticking``: an analog wall clock whose second hand jumps twice a second -> a
+  tick-tock click at every jump.
+- ``siren``: an ambulance drives across -> a wailing siren, loudest as it passes the middle.
+- ``digital_alarm``: a digital alarm clock that rattles on its shelf -> groups of beeps.
+- ``bell_ringing``: a bell swinging from a beam -> a cast-bell tone at each end of the swing.
+- ``banjo``: a banjo strummed (it rocks with every strum) -> a chord.
+- ``clock_ringing``: the very same clock as ``clock_ticking`` -> its alarm bell ringing.
+- ``maracas``: maracas shaken back and forth -> a shower of bead clicks at each turn-around.
 
-Why some classes look alike: ``metal_drop`` / ``wood_drop`` differ visually only by a colour
-tint whose ranges overlap and are blurred further by a per-clip white-balance cast, and
-``shaking_rattle`` / ``shaking_bell`` are drawn from identical visual distributions.  A
-vision-only model can therefore not fully separate those pairs, while the sound can, so
-vision+audio should clearly beat vision alone.
+``clock_ticking`` / ``clock_ringing`` are drawn from identical visual distributions: vision
+alone cannot tell them apart, the sound can, so vision+audio should beat vision alone.
 
 Variation: everything random is seeded per clip from (seed, class, clip index): sizes, colours,
 positions, speeds, background texture, event timing, pitch, loudness, room noise in the
 audio, camera noise in the video; also the container format (25/30/24/29.97 fps, 3-4 s,
 16-48 kHz, mono/stereo; stereo clips pan the sound with the object's position).  A few clips
 have no audio stream and a few an audio stream of digital silence.  Same config => byte
-identical files (given the same numpy, FFmpeg and x264 versions).
+identical files (given the same numpy, OpenCV, FFmpeg and x264 versions).
 """
 
 from __future__ import annotations
@@ -54,16 +50,33 @@ from tqdm import tqdm
 from vida_core.config import DemoConfig as DemoParams
 from vida_core.io.artifacts import atomic_path
 
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
 DEMO_CLASSES: tuple[str, ...] = (
-    "metal_drop",
-    "wood_drop",
-    "bouncing",
-    "sliding",
-    "rolling",
-    "pendulum",
-    "shaking_rattle",
-    "shaking_bell",
+    "clock_ticking",
+    "siren",
+    "digital_alarm",
+    "bell_ringing",
+    "banjo",
+    "clock_ringing",
+    "maracas",
 )
+
+# What a person would call each class's object (ImageNet class names the captioner may give)
+# and the AudioSet labels of its sound that a person would accept. Used to measure the demo.
+DEMO_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "clock_ticking": (("analog clock", "wall clock"), ("Tick-tock", "Tick", "Clock", "Mechanisms")),
+    "siren": (("ambulance",), ("Siren", "Ambulance (siren)", "Police car (siren)", "Fire engine, fire truck (siren)",
+                               "Emergency vehicle", "Civil defense siren", "Alarm")),
+    "digital_alarm": (("digital clock",), ("Alarm clock", "Alarm", "Beep, bleep", "Buzzer", "Clock")),
+    "bell_ringing": (("chime",), ("Bell", "Church bell", "Tubular bells", "Chime", "Jingle bell", "Ding-dong",
+                                  "Ding", "Wind chime")),
+    "banjo": (("banjo",), ("Banjo", "Plucked string instrument", "Guitar", "Acoustic guitar", "Ukulele",
+                           "Strum", "Mandolin")),
+    "clock_ringing": (("analog clock", "wall clock"), ("Alarm clock", "Alarm", "Bell", "Telephone bell ringing",
+                                                       "Ringtone", "Clock", "Bicycle bell", "Ding")),
+    "maracas": (("maraca",), ("Maraca", "Rattle (instrument)", "Rattle", "Shuffle", "Percussion")),
+}
 
 # Container variety that exercises the decoders: (value, probability).
 FPS_CHOICES = ((Fraction(25), 0.7), (Fraction(30), 0.1), (Fraction(24), 0.1), (Fraction(30000, 1001), 0.1))
@@ -163,45 +176,6 @@ def _place(out: np.ndarray, sr: int, time: float, sound: np.ndarray, gain: float
     out[start : start + len(chunk)] += gain * chunk
 
 
-def _drop_motion(t_release: float, height: float, fall_time: float, restitution: float):
-    """A thing released at rest `height` px above the floor, hopping with `restitution`.
-
-    Returns (height_above_floor(t), impacts [(time, speed as a fraction of the first hit)]).
-    """
-    g = 2 * height / fall_time**2
-    speed, t, impacts = g * fall_time, t_release + fall_time, []
-    while speed > 0.08 * g * fall_time and t < t_release + 30:
-        impacts.append((t, speed))
-        speed *= restitution
-        t += 2 * speed / g
-    times = np.array([t for t, _ in impacts])
-    # The launch speed after impact k is the arrival speed at impact k+1; nothing after the last.
-    launch = np.array([v for _, v in impacts[1:]] + [0.0])
-
-    def height_at(t):
-        t = np.asarray(t, dtype=float)
-        k = np.maximum(np.searchsorted(times, t, side="right") - 1, 0)
-        falling = height - 0.5 * g * np.clip(t - t_release, 0, None) ** 2
-        dt = t - times[k]
-        hopping = np.maximum(launch[k] * dt - 0.5 * g * dt**2, 0)
-        return np.where(t < times[0], falling, hopping)
-
-    return height_at, [(t, v / (g * fall_time)) for t, v in impacts]
-
-
-@dataclass
-class _Glide:
-    """Kicked at t_start, slows down evenly and stops after `seconds`."""
-
-    t_start: float
-    seconds: float
-
-    def __call__(self, t):
-        """(fraction of the distance covered, speed as a fraction of the kick speed) at time t."""
-        u = np.clip((np.asarray(t, dtype=float) - self.t_start) / self.seconds, 0, 1)
-        return 2 * u - u**2, np.where((u > 0) & (u < 1), 1 - u, 0)
-
-
 @dataclass
 class _Stage:
     """What every scene shares: canvas size, a scale unit, the floor line and clip timing."""
@@ -238,249 +212,304 @@ class _Scene:
     sound: Callable[[np.random.Generator, int, int], np.ndarray]  # (rng, sample_rate, samples) -> mono
 
 
+# ----------------------------------------------------------------------------- sounds
+
+
+def _bell_tone(sr: int, pitch: float, decay: float) -> np.ndarray:
+    """A cast bell: hum, prime, minor third, fifth and octave partials, long decay."""
+    ratios = np.array([0.5, 1.0, 1.19, 1.5, 2.0, 2.5, 3.0])
+    amps = [0.4, 1.0, 0.6, 0.4, 0.5, 0.3, 0.2]
+    return _ringing(sr, pitch * ratios, amps, decay * np.linspace(1.3, 0.35, len(ratios)), 2.5 * decay)
+
+
+def _tick(rng, sr: int, pitch: float) -> np.ndarray:
+    """A clock's escapement click: three very short metal partials and a noise snap."""
+    click = _ringing(sr, pitch * np.array([1, 1.5, 2.3]), [1, 0.7, 0.5], [0.003, 0.002, 0.0015], 0.03)
+    snap = _burst(rng, sr, 0.01, 0.0008, 2000, 8000)
+    click[: len(snap)] += snap
+    return click
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+def _sprite(name: str) -> np.ndarray:
+    """A shipped RGBA sprite (resources/demo_sprite_<name>.png) as float32 [h,w,4] in 0..1."""
+    if name not in _SPRITES:
+        bgra = cv2.imread(str(RESOURCES / f"demo_sprite_{name}.png"), cv2.IMREAD_UNCHANGED)
+        _SPRITES[name] = cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA).astype(np.float32) / 255
+    return _SPRITES[name]
+
+
+_SPRITES: dict[str, np.ndarray] = {}
+
+
+def _paste(img: np.ndarray, sprite: np.ndarray, x: float, y: float, width: float,
+           angle: float = 0.0, pivot=(0.5, 0.5)) -> None:
+    """Draw `sprite` `width` px wide with its `pivot` (fractions of its size) at (x, y),
+    rotated by `angle` degrees about the pivot, alpha-blended, sub-pixel placed."""
+    h, w = sprite.shape[:2]
+    scale = width / w
+    px, py = pivot[0] * w, pivot[1] * h
+    matrix = cv2.getRotationMatrix2D((px, py), angle, scale)
+    matrix[:, 2] += (x - px, y - py)
+    layer = cv2.warpAffine(sprite, matrix, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    alpha = layer[..., 3:]
+    img[:] = (img * (1 - alpha) + 255 * layer[..., :3] * alpha).astype(np.uint8)
+
+
+def _clock_face(img, x, y, r, rim, hands, second_angle):
+    """An analog wall clock: rim, face, 12 hour marks, hour/minute hands and a red second hand."""
+    _disc(img, x, y, r * 1.08, rim)
+    _disc(img, x, y, r, (246, 244, 236))
+    for k in range(12):
+        a = 2 * np.pi * k / 12
+        inner = 0.78 if k % 3 == 0 else 0.86
+        _line(img, x + inner * r * np.sin(a), y - inner * r * np.cos(a), x + 0.95 * r * np.sin(a),
+              y - 0.95 * r * np.cos(a), (25, 25, 25), 3 if k % 3 == 0 else 1)
+    for angle, length, thickness in ((hands[0], 0.5, 4), (hands[1], 0.75, 3)):
+        _line(img, x, y, x + length * r * np.sin(angle), y - length * r * np.cos(angle), (25, 25, 25), thickness)
+    _line(img, x, y, x + 0.85 * r * np.sin(second_angle), y - 0.85 * r * np.cos(second_angle), (200, 25, 25), 1)
+    _disc(img, x, y, 0.05 * r, (25, 25, 25))
+
+
+_SEGMENTS = {  # seven-segment digits: segments a b c d e f g
+    "0": "abcdef", "1": "bc", "2": "abdeg", "3": "abcdg", "4": "bcfg", "5": "acdfg",
+    "6": "acdefg", "7": "abc", "8": "abcdefg", "9": "abcdfg"}
+
+
+def _seven_segment(img, x, y, w, h, digit: str, color, thickness: int):
+    """One seven-segment digit with its top-left corner at (x, y)."""
+    ends = {"a": ((0, 0), (1, 0)), "b": ((1, 0), (1, 0.5)), "c": ((1, 0.5), (1, 1)), "d": ((0, 1), (1, 1)),
+            "e": ((0, 0.5), (0, 1)), "f": ((0, 0), (0, 0.5)), "g": ((0, 0.5), (1, 0.5))}
+    for segment in _SEGMENTS[digit]:
+        (u0, v0), (u1, v1) = ends[segment]
+        _line(img, x + u0 * w, y + v0 * h, x + u1 * w, y + v1 * h, color, thickness)
+
+
 # ----------------------------------------------------------------------------- scenes
 
 
-def _drop_scene(stage: _Stage, metal: bool) -> _Scene:
+def _clock_scene(stage: _Stage, ringing: bool) -> _Scene:
+    """An analog clock whose second hand ticks twice a second. Both classes look the same:
+    one ticks, the other's alarm rings (a bell struck ~18 times a second, in bursts)."""
     rng, u = stage.rng, stage.unit
-    # Both classes draw everything visual from the same distributions except a small tint overlap.
-    size_x, size_y = rng.uniform(26, 44) * u, rng.uniform(20, 32) * u
-    x = rng.uniform(0.15, 0.85) * stage.width
-    grey = rng.uniform(110, 185)
-    tint = rng.uniform(-8, 8) if metal else rng.uniform(0, 16)  # warmer for wood, overlapping
-    color = tuple(int(np.clip(grey + k * tint + rng.uniform(-6, 6), 0, 255)) for k in (1, 0.3, -1))
-    height = rng.uniform(0.35, 0.65) * (stage.floor_y - size_y)
-    height_at, impacts = _drop_motion(
-        t_release=stage.action_start + rng.uniform(0.1, 1.0),
-        height=height,
-        fall_time=rng.uniform(0.35, 0.6),
-        restitution=rng.uniform(0.2, 0.45),
-    )
-    pitch, decay = rng.uniform(700, 1600), rng.uniform(0.25, 0.6)
-    knock_pitch = rng.uniform(120, 280)
+    r = rng.uniform(48, 66) * u
+    x = rng.uniform(0.3, 0.7) * stage.width
+    y = rng.uniform(r * 1.1 + 4, max(stage.floor_y - r * 1.1 - 4, r * 1.1 + 5))
+    rim = _hsv(rng.random(), rng.uniform(0.2, 0.8), rng.uniform(0.15, 0.6))
+    hands = rng.uniform(0, 2 * np.pi, 2)
+    second0, first_tick = rng.uniform(0, 2 * np.pi), rng.uniform(0.05, 0.5)
+    ticks = first_tick + 0.5 * np.arange(int((stage.duration - first_tick) / 0.5) + 1)
+    tick_pitch = rng.uniform(2600, 3600)
+    bell_pitch, strike_rate = rng.uniform(1800, 2600), rng.uniform(15, 20)
+    ring_on, ring_len, ring_gap = stage.action_start + rng.uniform(0, 0.6), rng.uniform(0.6, 0.9), rng.uniform(0.2, 0.4)
 
     def draw(img, t):
-        bottom = stage.floor_y - height_at(t)
-        _box(img, x - size_x / 2, bottom - size_y, x + size_x / 2, bottom, color)
+        jumps = np.searchsorted(ticks, t, side="right")
+        _clock_face(img, x, y, r, rim, hands, second0 + jumps * np.pi / 60)  # 3 degrees a tick
 
     def sound(rng, sr, n):
         out = np.zeros(n)
-        for t, strength in impacts:
-            if metal:  # free bar partials: inharmonic ratios, higher ones die faster
-                ratios = np.array([1, 2.76, 5.40, 8.93])
-                hit = _ringing(sr, pitch * ratios, [1, 0.6, 0.35, 0.2], decay / np.sqrt(ratios), 4 * decay)
-                hit[: int(0.004 * sr)] += _burst(rng, sr, 0.004, 0.001, 2000, 10000)[: int(0.004 * sr)]
-            else:  # wood: heavily damped low tone + short mid-band noise
-                hit = _ringing(sr, [knock_pitch, 2.3 * knock_pitch], [1, 0.4], [0.035, 0.015], 0.2)
-                knock = 0.5 * _burst(rng, sr, 0.05, 0.008, 300, 1500)
-                hit[: len(knock)] += knock
-            _place(out, sr, t, hit, strength * rng.uniform(0.85, 1.15))
+        if not ringing:
+            for k, time in enumerate(ticks):  # "tick", "tock": two escapement pitches
+                _place(out, sr, time, _tick(rng, sr, tick_pitch * (1 if k % 2 else 0.8)), rng.uniform(0.8, 1.0))
+            return out
+        strike = _ringing(sr, bell_pitch * np.array([1, 2.76, 5.4]), [1, 0.5, 0.3], [0.05, 0.03, 0.02], 0.1)
+        for time in np.arange(ring_on, n / sr, 1 / strike_rate):
+            if (time - ring_on) % (ring_len + ring_gap) < ring_len:
+                _place(out, sr, time, strike, rng.uniform(0.7, 0.9))
         return out
 
     return _Scene(draw, lambda t: np.full_like(np.asarray(t, float), x), sound)
 
 
-def _bouncing_scene(stage: _Stage) -> _Scene:
+def _siren_scene(stage: _Stage) -> _Scene:
+    """An ambulance drives across with its siren wailing; loudness peaks as it passes the middle."""
     rng, u = stage.rng, stage.unit
-    r = rng.uniform(12, 20) * u
-    x = rng.uniform(0.15, 0.85) * stage.width
-    color = _hsv(rng.random(), rng.uniform(0.6, 0.95), rng.uniform(0.7, 1.0))
-    height_at, impacts = _drop_motion(
-        t_release=rng.uniform(0.0, 0.3),
-        height=rng.uniform(0.5, 0.85) * (stage.floor_y - 2 * r),
-        fall_time=rng.uniform(0.3, 0.5),
-        restitution=rng.uniform(0.8, 0.9),
-    )
-    pitch = rng.uniform(120, 260)
-
-    def draw(img, t):
-        _disc(img, x, stage.floor_y - r - height_at(t), r, color)
-
-    def sound(rng, sr, n):
-        out = np.zeros(n)
-        t = np.arange(int(0.2 * sr)) / sr
-        glide = pitch * (1 + 0.8 * np.exp(-t / 0.015))  # pitch drops right after the hit: "boing"
-        thump = np.sin(2 * np.pi * np.cumsum(glide) / sr) * np.exp(-t / 0.07)
-        thump[: int(0.003 * sr)] += 0.3 * _burst(rng, sr, 0.003, 0.001, 1000, 6000)[: int(0.003 * sr)]
-        for time, strength in impacts:
-            _place(out, sr, time, thump, strength * rng.uniform(0.85, 1.15))
-        return out
-
-    return _Scene(draw, lambda t: np.full_like(np.asarray(t, float), x), sound)
-
-
-def _glide_path(stage: _Stage, half_size: float):
-    """Start x, signed travel and motion of a thing that is kicked and slows to a stop."""
-    rng = stage.rng
-    direction = rng.choice([-1, 1])
-    distance = rng.uniform(0.4, 0.7) * stage.width
-    margin = half_size + rng.uniform(4, 20) * stage.unit
-    x0 = margin if direction > 0 else stage.width - margin
-    motion = _Glide(stage.action_start + rng.uniform(0.1, 0.9), rng.uniform(1.2, 2.0))
-    return x0, direction * distance, motion
-
-
-def _sliding_scene(stage: _Stage) -> _Scene:
-    rng, u = stage.rng, stage.unit
-    size_x, size_y = rng.uniform(34, 56) * u, rng.uniform(20, 34) * u
-    color = _hsv(rng.random(), rng.uniform(0.3, 0.8), rng.uniform(0.4, 0.9))
-    x0, travel, motion = _glide_path(stage, size_x / 2)
-    center, width = rng.uniform(1500, 3500), rng.uniform(0.3, 0.6)
+    width = rng.uniform(135, 165) * u
+    direction = -1  # the sprite faces left (mirrored, the captioner knows it less well)
+    speed = rng.uniform(0.08, 0.16) * stage.width  # px per second: it stays mostly in view
+    x_mid = stage.width / 2 + rng.uniform(-0.1, 0.1) * stage.width
+    t_mid = stage.duration / 2 + rng.uniform(-0.4, 0.4)
+    base, depth, period = rng.uniform(650, 950), rng.uniform(200, 380), rng.uniform(1.2, 2.0)
+    phase = rng.uniform(0, 2 * np.pi)
+    aspect = _sprite("ambulance").shape[0] / _sprite("ambulance").shape[1]
 
     def source_x(t):
-        return x0 + travel * motion(t)[0]
+        return x_mid + direction * speed * (np.asarray(t, float) - t_mid)
 
     def draw(img, t):
-        x = source_x(t)
-        _box(img, x - size_x / 2, stage.floor_y - size_y, x + size_x / 2, stage.floor_y, color)
-
-    def sound(rng, sr, n):
-        speed = motion(np.arange(n) / sr)[1]
-        scrape = _band_noise(rng, n, sr, center * (1 - width), center * (1 + width))
-        roughness = 1 + 0.5 * _band_noise(rng, n, sr, 5, 40)  # friction is uneven
-        return 0.5 * scrape * np.clip(roughness, 0, None) * speed**0.7
-
-    return _Scene(draw, source_x, sound)
-
-
-def _rolling_scene(stage: _Stage) -> _Scene:
-    rng, u = stage.rng, stage.unit
-    r = rng.uniform(15, 25) * u
-    rim = _hsv(rng.random(), rng.uniform(0.2, 0.7), rng.uniform(0.25, 0.6))
-    hub = _hsv(rng.random(), 0.2, 0.9)
-    x0, travel, motion = _glide_path(stage, r)
-    bump_angle0 = rng.uniform(0, 2 * np.pi)  # angle of the rim bump, 0 = touching the floor
-    rumble_top, clack_pitch = rng.uniform(150, 300), rng.uniform(700, 1500)
-
-    def source_x(t):
-        return x0 + travel * motion(t)[0]
-
-    def rolled_angle(t):  # rolling without slipping: angle = distance / radius
-        return abs(travel) * motion(t)[0] / r
-
-    def draw(img, t):
-        x, y = source_x(t), stage.floor_y - r
-        bump = bump_angle0 - np.sign(travel) * rolled_angle(t)
-        _disc(img, x, y, r, rim)
-        _disc(img, x, y, 0.6 * r, hub)
-        for k in range(4):
-            a = bump + k * np.pi / 2
-            _line(img, x, y, x + 0.6 * r * np.sin(a), y + 0.6 * r * np.cos(a), _OUTLINE, 1)
-        _disc(img, x + r * np.sin(bump), y + r * np.cos(bump), 0.22 * r, _OUTLINE)
+        bottom = stage.floor_y + 2 * u
+        _paste(img, _sprite("ambulance"), float(source_x(t)), bottom - width * aspect / 2, width)
 
     def sound(rng, sr, n):
         t = np.arange(n) / sr
-        speed = motion(t)[1]
-        wobble = 1 + 0.4 * np.cos(rolled_angle(t))  # rumble pulses once per revolution
-        out = 0.4 * _band_noise(rng, n, sr, 30, rumble_top) * speed * wobble
-        # The bump is down when sign*rolled_angle == bump_angle0 (mod 2 pi): a clack each time.
-        first = (np.sign(travel) * bump_angle0) % (2 * np.pi)
-        clack = _ringing(sr, [clack_pitch], [1], [0.012], 0.06)
-        for angle in np.arange(first, rolled_angle(np.inf), 2 * np.pi):
-            fraction = angle * r / abs(travel)  # distance fraction 2u - u^2 -> invert for time
-            u_time = 1 - np.sqrt(max(1 - fraction, 0))
-            time = motion.t_start + u_time * motion.seconds
-            _place(out, sr, time, clack, 0.6 * (1 - u_time) + 0.2)
-        return out
+        pitch = base + depth * np.sin(2 * np.pi * t / period + phase)
+        cycles = 2 * np.pi * np.cumsum(pitch) / sr
+        wail = np.sin(cycles) + 0.3 * np.sin(2 * cycles) + 0.15 * np.sin(3 * cycles)
+        distance = (source_x(t) - stage.width / 2) / stage.width
+        return wail / (1 + 6 * distance**2)
 
     return _Scene(draw, source_x, sound)
 
 
-def _pendulum_scene(stage: _Stage) -> _Scene:
+def _bell_scene(stage: _Stage) -> _Scene:
+    """A bell swinging from a beam; its clapper strikes at each end of the swing."""
     rng, u = stage.rng, stage.unit
-    pivot_x, pivot_y = rng.uniform(0.35, 0.65) * stage.width, rng.uniform(0.05, 0.15) * stage.height
-    r = rng.uniform(10, 17) * u
-    length = rng.uniform(0.45, 0.75) * (stage.floor_y - pivot_y - r)
-    amplitude = np.radians(rng.uniform(20, 45))
-    omega, phase = 2 * np.pi / rng.uniform(1.0, 1.6), rng.uniform(0, 2 * np.pi)
-    color = _hsv(rng.random(), rng.uniform(0.4, 0.9), rng.uniform(0.5, 1.0))
-    rod = _hsv(0, 0, rng.uniform(0.1, 0.4))
-    tick_pitch = rng.uniform(2500, 4500)
+    width = rng.uniform(90, 115) * u
+    pivot_x, pivot_y = rng.uniform(0.35, 0.65) * stage.width, rng.uniform(0.08, 0.16) * stage.height
+    amplitude, omega = rng.uniform(18, 32), 2 * np.pi / rng.uniform(1.1, 1.7)
+    phase = rng.uniform(0, 2 * np.pi)
+    beam = _hsv(rng.uniform(0.05, 0.1), rng.uniform(0.4, 0.7), rng.uniform(0.25, 0.45))
+    pitch, decay = rng.uniform(600, 1100), rng.uniform(0.5, 0.9)
 
-    def bob(t):
-        angle = amplitude * np.cos(omega * np.asarray(t, float) + phase)
-        return pivot_x + length * np.sin(angle), pivot_y + length * np.cos(angle)
+    def angle_at(t):
+        return amplitude * np.cos(omega * np.asarray(t, float) + phase)
 
     def draw(img, t):
-        x, y = bob(t)
-        _line(img, pivot_x, pivot_y, x, y, rod, max(int(2 * u), 1))
-        _box(img, pivot_x - 4 * u, pivot_y - 3 * u, pivot_x + 4 * u, pivot_y + 1 * u, rod)
-        _disc(img, x, y, r, color)
+        _box(img, pivot_x - 30 * u, pivot_y - 8 * u, pivot_x + 30 * u, pivot_y, beam)
+        _paste(img, _sprite("bell"), pivot_x, pivot_y, width, angle=float(angle_at(t)), pivot=(0.5, 0.0))
 
     def sound(rng, sr, n):
         out = np.zeros(n)
-        tick = _ringing(sr, [tick_pitch, 1.6 * tick_pitch], [1, 0.5], [0.006, 0.004], 0.03)
-        tick[: int(0.002 * sr)] += 0.3 * _burst(rng, sr, 0.002, 0.0005, 2000, 10000)[: int(0.002 * sr)]
-        # Extremes where omega t + phase = k pi.
+        tone = _bell_tone(sr, pitch, decay)
         for k in range(int(np.floor(phase / np.pi)), int(np.ceil((omega * n / sr + phase) / np.pi)) + 1):
-            time = (k * np.pi - phase) / omega
+            time = (k * np.pi - phase) / omega  # the ends of the swing
             if time >= 0:
-                _place(out, sr, time, tick, rng.uniform(0.8, 1.0))
+                _place(out, sr, time, tone, rng.uniform(0.7, 1.0))
         return out
 
-    return _Scene(draw, lambda t: bob(t)[0], sound)
+    return _Scene(draw, lambda t: pivot_x - 0.5 * width * np.sin(np.radians(angle_at(t))), sound)
 
 
-def _shaker_scene(stage: _Stage, bell: bool) -> _Scene:
+def _pluck(rng, sr: int, pitch: float, brightness: float) -> np.ndarray:
+    """A plucked string: harmonics that die faster the higher they are, and a pick noise."""
+    t = np.arange(int(1.2 * sr)) / sr
+    out = np.zeros_like(t)
+    for k in range(1, 16):
+        if pitch * k > 0.45 * sr:
+            break
+        out += np.sin(np.pi * k * brightness) / k * np.exp(-t * (1 + 0.35 * k) / 0.6) * np.sin(2 * np.pi * pitch * k * t)
+    out[: int(0.0125 * sr)] += 0.3 * _burst(rng, sr, 0.0125, 0.002, 1000, 6000)[: int(0.0125 * sr)]
+    return out
+
+
+_CHORDS = ((196, 247, 294, 392, 494), (262, 330, 392, 523, 659), (294, 370, 440, 587, 740))  # G, C, D
+
+
+def _banjo_scene(stage: _Stage) -> _Scene:
+    """A banjo strummed: at each strum the banjo rocks and a chord sounds."""
     rng, u = stage.rng, stage.unit
-    # Identical visuals for both classes: only the sound differs.
-    head_w, head_h = rng.uniform(22, 34) * u, rng.uniform(16, 24) * u
-    handle = rng.uniform(30, 50) * u
-    color = _hsv(rng.random(), rng.uniform(0.4, 0.9), rng.uniform(0.5, 1.0))
-    grip = _hsv(0.08, 0.5, rng.uniform(0.2, 0.5))
-    center_x = rng.uniform(0.35, 0.65) * stage.width
-    center_y = rng.uniform(0.3, 0.55) * stage.floor_y
+    width = rng.uniform(150, 175) * u
+    x, y = rng.uniform(0.45, 0.55) * stage.width, rng.uniform(0.5, 0.56) * stage.floor_y
+    tilt = rng.uniform(-10, 10)
+    interval = rng.uniform(0.4, 0.6)
+    strums = stage.action_start + rng.uniform(0.05, 0.3) + interval * np.arange(int(ACTION_SECONDS / interval))
+    chords = [_CHORDS[k] for k in rng.integers(0, len(_CHORDS), len(strums))]
+    brightness = rng.uniform(0.2, 0.3)
+
+    def since_strum(t):
+        k = np.searchsorted(strums, t, side="right")
+        return t - strums[k - 1] if k > 0 else np.inf
+
+    def draw(img, t):
+        dt = since_strum(t)
+        rock = 4 * np.exp(-dt / 0.15) if np.isfinite(dt) else 0.0
+        _paste(img, _sprite("banjo"), x, y, width, angle=tilt + rock)
+
+    def sound(rng, sr, n):
+        out = np.zeros(n)
+        for time, chord in zip(strums, chords):
+            for j, pitch in enumerate(chord):  # strings 15 ms apart, top to bottom
+                _place(out, sr, time + 0.015 * j, _pluck(rng, sr, pitch, brightness), 0.5 * rng.uniform(0.8, 1.0))
+        return out
+
+    return _Scene(draw, lambda t: np.full_like(np.asarray(t, float), x), sound)
+
+
+def _digital_alarm_scene(stage: _Stage) -> _Scene:
+    """A digital alarm clock beeping: it rattles on the shelf with every group of beeps."""
+    rng, u = stage.rng, stage.unit
+    w, h = rng.uniform(140, 175) * u, rng.uniform(62, 80) * u
+    x, bottom = rng.uniform(0.3, 0.7) * stage.width, stage.floor_y + rng.uniform(-2, 2) * u
+    case = _hsv(rng.random(), rng.uniform(0, 0.4), rng.uniform(0.1, 0.85))
+    digits_color = _hsv(rng.choice([0.0, 0.33, 0.55]), 0.9, 1.0)
+    hour, minute = int(rng.integers(1, 13)), int(rng.integers(0, 60))
+    text = f"{hour:2d}{minute:02d}"
+    beep_pitch, beeps = rng.uniform(2000, 3500), int(rng.integers(3, 5))
+    groups = stage.action_start + rng.uniform(0, 0.3) + np.arange(0, 3.0, 1.0)
+
+    def shake(t):  # the clock rattles on the shelf while it beeps
+        beeping = np.any((t >= groups) & (t < groups + beeps * 0.125))
+        return 3 * u * np.sin(2 * np.pi * 12 * t) if beeping else 0.0
+
+    def draw(img, t):
+        left, top = x + shake(t) - w / 2, bottom - h
+        _box(img, left, top, left + w, bottom, case)
+        _box(img, left + 6 * u, top + 6 * u, left + w - 6 * u, bottom - 6 * u, (15, 15, 15))
+        dw, dh, gap = (w - 30 * u) / 4.6, h - 22 * u, 4 * u
+        for k, digit in enumerate(text):
+            dx = left + 12 * u + k * (dw + gap) + (gap * 2 if k >= 2 else 0)
+            if digit != " ":
+                _seven_segment(img, dx, top + 11 * u, dw - gap, dh, digit, digits_color, max(int(5 * u), 2))
+        for dy in (0.35, 0.65):
+            _disc(img, left + 12 * u + 2 * (dw + gap) + gap / 2, top + 11 * u + dy * dh, 1.5 * u, digits_color)
+
+    def sound(rng, sr, n):
+        out = np.zeros(n)
+        beep = np.sign(np.sin(2 * np.pi * beep_pitch * np.arange(int(0.07 * sr)) / sr)) * 0.5
+        for start in groups:
+            for k in range(beeps):
+                _place(out, sr, start + k * 0.125, beep, 1.0)
+        return out
+
+    return _Scene(draw, lambda t: np.full_like(np.asarray(t, float), x), sound)
+
+
+def _maracas_scene(stage: _Stage) -> _Scene:
+    """Maracas shaken back and forth: the beads rattle at each turn-around."""
+    rng, u = stage.rng, stage.unit
+    width = rng.uniform(130, 155) * u
+    center_x = rng.uniform(0.4, 0.6) * stage.width
+    center_y = rng.uniform(0.45, 0.55) * stage.floor_y
     axis = np.radians(rng.uniform(-30, 30))
-    swing = rng.uniform(0.1, 0.22) * stage.width
-    freq = rng.uniform(1.2, 2.5)
-    t_on = stage.action_start + rng.uniform(0.0, 0.6)
-    half_swings = int(round(rng.uniform(1.6, 2.4) * 2 * freq))  # whole half-periods: stops centred
+    swing, freq = rng.uniform(0.06, 0.14) * stage.width, rng.uniform(2.3, 2.7)
+    t_on = stage.action_start + rng.uniform(0.0, 0.2)
+    half_swings = int(round(rng.uniform(2.5, 2.8) * 2 * freq))  # shaken for most of the clip
     t_off = t_on + half_swings / (2 * freq)
     turnarounds = [t_on + (k + 0.5) / (2 * freq) for k in range(half_swings)]
-    bell_pitch, rattle_grains = rng.uniform(1500, 2600), int(rng.integers(8, 20))
+    grains = int(rng.integers(25, 35))
 
     def offset(t):
         t = np.clip(np.asarray(t, float), t_on, t_off)
         return swing * np.sin(2 * np.pi * freq * (t - t_on))
 
-    def source_x(t):
-        return center_x + np.cos(axis) * offset(t)
-
     def draw(img, t):
         d = offset(t)
-        x, y = center_x + np.cos(axis) * d, center_y + np.sin(axis) * d
-        _line(img, x, y, x, y + handle, grip, max(int(4 * u), 1))
-        center = _pt(x, y)
-        axes = (int(head_w / 2 * (1 << _SHIFT)), int(head_h / 2 * (1 << _SHIFT)))
-        cv2.ellipse(img, center, axes, 0, 0, 360, color, -1, cv2.LINE_AA, _SHIFT)
-        cv2.ellipse(img, center, axes, 0, 0, 360, _OUTLINE, 1, cv2.LINE_AA, _SHIFT)
+        _paste(img, _sprite("maracas"), center_x + np.cos(axis) * d, center_y + np.sin(axis) * d, width,
+               angle=float(8 * d / max(swing, 1)))
 
     def sound(rng, sr, n):
         out = np.zeros(n)
-        for time in turnarounds:
-            if bell:  # two slightly detuned jingle bells
-                partials = bell_pitch * np.array([1, 2.0, 2.9, 4.1])
-                hit = _ringing(sr, partials, [1, 0.5, 0.3, 0.2], [0.2, 0.12, 0.08, 0.05], 0.8)
-                _place(out, sr, time, hit, rng.uniform(0.7, 1.0))
-                _place(out, sr, time + rng.uniform(0.005, 0.015), hit * 0.6, 1.0)
-            else:  # beads hitting the shell just after the turn-around
-                for _ in range(rattle_grains):
-                    grain = _burst(rng, sr, 0.006, 0.0015, 1500, 9000)
-                    _place(out, sr, time + rng.uniform(0, 0.05), grain, rng.uniform(0.2, 0.6))
+        for time in turnarounds:  # beads hit the shell in a short shower after each turn-around
+            for _ in range(grains):
+                grain = _burst(rng, sr, 0.01, 0.002, 2500, 9000)
+                _place(out, sr, time + rng.gamma(2.0, 0.015), grain, rng.uniform(0.2, 0.6))
         return out
 
-    return _Scene(draw, source_x, sound)
+    return _Scene(draw, lambda t: center_x + np.cos(axis) * offset(t), sound)
 
 
 _SCENES: dict[str, Callable[[_Stage], _Scene]] = {
-    "metal_drop": lambda stage: _drop_scene(stage, metal=True),
-    "wood_drop": lambda stage: _drop_scene(stage, metal=False),
-    "bouncing": _bouncing_scene,
-    "sliding": _sliding_scene,
-    "rolling": _rolling_scene,
-    "pendulum": _pendulum_scene,
-    "shaking_rattle": lambda stage: _shaker_scene(stage, bell=False),
-    "shaking_bell": lambda stage: _shaker_scene(stage, bell=True),
+    "clock_ticking": lambda stage: _clock_scene(stage, ringing=False),
+    "clock_ringing": lambda stage: _clock_scene(stage, ringing=True),
+    "siren": _siren_scene,
+    "bell_ringing": _bell_scene,
+    "banjo": _banjo_scene,
+    "digital_alarm": _digital_alarm_scene,
+    "maracas": _maracas_scene,
 }
 
 

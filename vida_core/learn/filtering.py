@@ -22,11 +22,29 @@ from vida_core.learn.data import ClipBatches, ClipTable, H5Column
 TAG_BATCH = 256
 
 
-def iou(a, b) -> float:
-    """Intersection over union of two label sets (0 when both are empty)."""
+def iou(a, b, related=None) -> float:
+    """Intersection over union of two label sets (0 when both are empty).
+
+    With `related(x, y)` (filter.match: ontology), a label of `a` counts as shared when it is
+    related to some label of `b`, e.g. "Church bell" tagged against "Bell" in the dictionary.
+    """
     a, b = set(a), set(b)
-    union = a | b
-    return len(a & b) / len(union) if union else 0.0
+    if related is None:
+        shared = len(a & b)
+    else:
+        shared = sum(any(related(x, y) for y in b) for x in a)
+    union = len(a) + len(b) - shared
+    return shared / union if union else 0.0
+
+
+def label_matcher(match: str):
+    """filter.match -> the `related` argument of `iou` (None for exact)."""
+    if match == "exact":
+        return None
+    if match == "ontology":
+        from vida_core.semantic.ontology import audioset_ontology
+        return audioset_ontology().related
+    raise ValueError(f"filter.match must be exact or ontology, not {match!r}")
 
 
 def top_k_labels(scores: np.ndarray, k: int) -> np.ndarray:
@@ -76,8 +94,12 @@ def run_filter(generated_h5: str | Path, tagger, dictionary: dict[str, set[int]]
     labels = [dictionary[table.class_names[c]] for c in table.label]
     topk, topk_score = tag_top_k(tagger, H5Column(generated_h5, "audio", table.clip_ids, "generate_svdmap"),
                                  table, config.top_k)
-    ious = np.array([iou(top, wanted) for top, wanted in zip(topk, labels)], dtype=np.float32)
+    related = label_matcher(config.match)
+    ious = np.array([iou(top, wanted, related) for top, wanted in zip(topk, labels)], dtype=np.float32)
     keep = ious >= config.iou_threshold
+    other = "ontology" if config.match == "exact" else "exact"  # reported beside, never used
+    other_keep = np.array([iou(top, wanted, label_matcher(other)) >= config.iou_threshold
+                           for top, wanted in zip(topk, labels)])
 
     train = table.split == "train"
     per_class = []
@@ -97,13 +119,16 @@ def run_filter(generated_h5: str | Path, tagger, dictionary: dict[str, set[int]]
         "iou_mean_train": float(ious[train].mean()) if train.any() else 0.0,
         "train_kept": int((keep & train).sum()),
         "train_kept_fraction": float(keep[train].mean()) if train.any() else 0.0,
+        "match": config.match,
+        f"train_kept_fraction_if_match_{other}": float(other_keep[train].mean()) if train.any() else 0.0,
         "classes_without_kept_train_clip": sum(row["train_kept"] == 0 for row in per_class),
         **table.counts(),
     }
     real_ious = None
     if audio_h5 is not None:
         real_topk, _ = tag_top_k(tagger, H5Column(audio_h5, "logmel", table.clip_ids, "audio"), table, config.top_k)
-        real_ious = np.array([iou(top, wanted) for top, wanted in zip(real_topk, labels)], dtype=np.float32)
+        real_ious = np.array([iou(top, wanted, related) for top, wanted in zip(real_topk, labels)],
+                             dtype=np.float32)
         with_audio = train & table.has_audio
         summary["real_audio_iou_mean_train"] = float(real_ious[with_audio].mean()) if with_audio.any() else 0.0
         summary["real_audio_kept_fraction_train"] = (float((real_ious[with_audio] >= config.iou_threshold).mean())

@@ -50,6 +50,7 @@ class LabelCaptioner:
     def __init__(self, spec: ModelSpec, model, device: torch.device, batch_size: int = 32):
         self.spec, self.model, self.device, self.batch_size = spec, model, device, batch_size
         self.labels = spec.label_names()
+        self.prep = EFFNET_PREP  # the geometry it wants: centre square, 224 px
 
     def caption(self, images: np.ndarray) -> list[str]:
         images = check_images(images)

@@ -53,15 +53,35 @@ def caption_representative_frames(
     return captions
 
 
-def run_captions(representative_h5: Path, frames_h5: Path, out_json: Path, captioner, batch_size: int) -> dict:
-    """Caption the representative frames of every clip -> captions.json {model, clips}."""
+def run_captions(representative_h5: Path, frames_h5: Path, out_json: Path, captioner, batch_size: int,
+                 video_paths: dict[str, str] | None = None) -> dict:
+    """Caption the representative frames of every clip -> captions.json {model, clips}.
+
+    With `video_paths` (clip id -> video file; `captions.source: video`), the captioner sees
+    each frame whole, decoded again from the video at its own input size (frame_source.py);
+    without, frames.h5's 224 px centre squares."""
     with h5py.File(representative_h5, "r") as rep, h5py.File(frames_h5, "r") as fr:
         clip_ids, masks = read_strings(rep["clip_id"]), rep["mask"][()]
         frame_rows = aligned_rows(clip_ids, read_strings(fr["clip_id"]), frames_h5, "frames")
         frames = fr["frames"]
-        captions = caption_representative_frames(
-            clip_ids, masks, lambda row, idx: frames[int(frame_rows[row]), idx], captioner, batch_size)
+        read_frames = lambda row, idx: frames[int(frame_rows[row]), idx]  # noqa: E731
+        if video_paths is not None:
+            from vida_core.semantic.frame_source import video_frame_reader
+            read_frames = video_frame_reader([video_paths[cid] for cid in clip_ids],
+                                             _RowsOf(fr["timestamps"], frame_rows), read_frames, captioner.prep)
+        captions = caption_representative_frames(clip_ids, masks, read_frames, captioner, batch_size)
     with atomic_path(out_json) as tmp:
         tmp.write_text(json.dumps({"model": model_identity(captioner), "clips": captions}, indent=1))
     return {"clips": len(captions), "frames": sum(map(len, captions.values())),
-            "clips_without_caption": sum(not c for c in captions.values())}
+            "clips_without_caption": sum(not c for c in captions.values()),
+            **({"frames_not_found_in_video": read_frames.fallbacks} if video_paths is not None else {})}
+
+
+class _RowsOf:
+    """dataset[rows[i]] for index i, read when asked."""
+
+    def __init__(self, dataset, rows):
+        self.dataset, self.rows = dataset, rows
+
+    def __getitem__(self, i):
+        return self.dataset[int(self.rows[i])]

@@ -6,8 +6,11 @@ Sources (`label_bank.source`):
   plus always the clip's top-1 label. Val and test clips never enter the bank.
 - `audioset`: AudioSet media files under `audioset_root`, labelled by `audioset_csv`
   (balanced_train_segments.csv style), featurised with the audio stage's own log-mel function.
-A clip's feature is its 18 x 128 log-mel averaged over the 18 steps. Labels with no example get
-the global mean of all bank clips and `covered` false.
+A clip's feature is its 18 x 128 log-mel averaged over the 18 steps. A label with no example
+(`covered` false) borrows, with `label_bank.backoff: ontology` (default), the pooled mean of its
+nearest relatives in the AudioSet ontology that have examples: its parents, else its children,
+else its siblings; failing those (or with `backoff: global_mean`, the first release's rule) it
+gets the global mean of all bank clips. `backoff` records which, per label.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ from vida_core.extract import DECODE_ERRORS
 from vida_core.io.decode import decode_audio_track
 from vida_core.models.tagger import tag_rows
 
-BANK_FALLBACK = "global_mean"
-BANK_FALLBACK_RULE = ("labels with no bank example get the global mean of all bank clips' "
-                      "pooled features (covered=false)")
+BACKOFF_KINDS = ("own", "parent", "child", "sibling", "global_mean")
+BANK_FALLBACK_RULE = {
+    "ontology": ("a label with no bank example (covered=false) gets the pooled mean of its nearest covered "
+                 "ontology relatives: parents, else children, else siblings, else the global mean of all bank clips"),
+    "global_mean": "a label with no bank example (covered=false) gets the global mean of all bank clips",
+}
 
 
 def split_rows(clip_ids: Sequence[str], split_of: dict[str, str], has_audio: np.ndarray,
@@ -50,12 +56,13 @@ def tagged_label_sets(scores: np.ndarray, min_prob: float) -> list[np.ndarray]:
 
 
 def accumulate_label_bank(features: np.ndarray, label_sets: Sequence[np.ndarray],
-                          num_labels: int = NUM_AUDIOSET_LABELS):
+                          num_labels: int = NUM_AUDIOSET_LABELS, backoff: str = "global_mean", relatives=None):
     """Mean pooled feature of each label over the clips carrying it.
 
     `features` [M,128] (one pooled log-mel per clip), `label_sets` per clip label indices.
-    Returns `mean` float32 [num_labels,128], `count` int64 [num_labels], `covered` bool.
-    Uncovered labels get the global mean of the clips that entered the bank (BANK_FALLBACK).
+    Returns `mean` float32 [num_labels,128], `count` int64 [num_labels], `covered` bool and
+    `kind` (per label, one of BACKOFF_KINDS: where its mean came from). With backoff
+    "ontology", `relatives(label)` -> {"parent": [...], "child": [...], "sibling": [...]}.
     """
     features = np.asarray(features, dtype=np.float64)
     total = np.zeros((num_labels, features.shape[1]))
@@ -72,8 +79,20 @@ def accumulate_label_bank(features: np.ndarray, label_sets: Sequence[np.ndarray]
     covered = count > 0
     mean = np.empty_like(total)
     mean[covered] = total[covered] / count[covered, None]
+    kind = np.where(covered, "own", "global_mean").astype(object)
     mean[~covered] = features[used].mean(0)
-    return mean.astype(np.float32), count, covered
+    if backoff == "ontology":
+        for label in np.flatnonzero(~covered):
+            related = relatives(int(label))
+            for relation in ("parent", "child", "sibling"):
+                donors = [r for r in related[relation] if covered[r]]
+                if donors:  # their examples pooled: a well-covered relative weighs more
+                    mean[label] = total[donors].sum(0) / count[donors].sum()
+                    kind[label] = relation
+                    break
+    elif backoff != "global_mean":
+        raise ValueError(f"label_bank.backoff must be ontology or global_mean, not {backoff!r}")
+    return mean.astype(np.float32), count, covered, kind
 
 
 def read_audioset_csv(path: str | Path) -> list[dict]:
@@ -201,21 +220,27 @@ def audioset_examples(root: str | None, csv_path: str | None, labels: list[dict]
 
 
 def write_label_bank(out_h5: Path, ids, features, label_sets, counts: dict, labels: list[dict],
-                     source: str, min_prob: float, tagger: dict, params: dict) -> dict:
+                     source: str, min_prob: float, tagger: dict, params: dict, backoff: str = "ontology") -> dict:
     """Accumulate the bank and write label_bank.h5; returns the counts for the closing line."""
-    mean, count, covered = accumulate_label_bank(features, label_sets, len(labels))
+    relatives = None
+    if backoff == "ontology":
+        from vida_core.semantic.ontology import audioset_ontology
+        relatives = audioset_ontology().relatives
+    mean, count, covered, kind = accumulate_label_bank(features, label_sets, len(labels), backoff, relatives)
     counts = dict(counts, bank_clips=len(ids), labels_covered=int(covered.sum()),
-                  labels_uncovered=int((~covered).sum()))
+                  labels_uncovered=int((~covered).sum()),
+                  labels_by_source={k: int((kind == k).sum()) for k in BACKOFF_KINDS})
     with write_h5(out_h5, "label_bank", params=params,
                   models={"audio_tagger": tagger.get("id", "")} if tagger else {}) as f:
         write_strings(f, "clip_id", ids)  # the clips that entered the bank (AudioSet: YTIDs)
         f["mean"], f["count"], f["covered"] = mean, count, covered
+        write_strings(f, "backoff", kind)  # per label: own, parent, child, sibling or global_mean
         write_strings(f, "label_name", [label["name"] for label in labels])
         # Which labels each bank clip fed, as a ragged list: clip i's are
         # clip_labels[clip_labels_offset[i]:clip_labels_offset[i+1]].
         f.create_dataset("clip_labels", data=np.concatenate(label_sets).astype(np.int16))
         f["clip_labels_offset"] = np.cumsum([0] + [len(s) for s in label_sets])
-        f.attrs.update(source=source, fallback=BANK_FALLBACK, fallback_rule=BANK_FALLBACK_RULE,
+        f.attrs.update(source=source, fallback=backoff, fallback_rule=BANK_FALLBACK_RULE[backoff],
                        counts=json.dumps(counts), tagger=json.dumps(tagger),
                        min_prob=min_prob if source == "tagged_train_audio" else np.nan)
     return counts

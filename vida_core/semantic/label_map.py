@@ -1,24 +1,73 @@
 """Stage `label_map`: each caption -> the AudioSet labels it evokes, and CAFMap's condition -> label_map.h5.
 
-A caption is embedded with the text encoder and compared (cosine) with the 527 label names;
-labels whose similarity is >= the mean of the top-k similarities are kept (`label_map.top_k`,
-paper 5; always at least the best one). At each captioned (representative) frame the condition
-is the mean label-bank feature of the kept labels; elsewhere zero, with `condition_mask` false.
+A caption is read (`label_map.strip_template`: template and articles dropped; `synonyms`: an
+ImageNet class name becomes its WordNet lemmas and definition), embedded with the text encoder
+and compared (cosine) with the 527 labels (`label_text`: their names, or names plus ontology
+descriptions). Labels whose similarity is >= the mean of the top-k similarities are kept
+(`top_k`, paper 5; always at least the best one). At each captioned (representative) frame the
+condition is the mean label-bank feature of the kept labels; elsewhere zero, with
+`condition_mask` false.
+
+Clips are mapped and written in blocks of BLOCK_CLIPS, so memory does not grow with the
+dataset (the captions themselves are read from captions.json whole).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from vida_core import NUM_FRAMES
-from vida_core.io.artifacts import read_strings, write_h5, write_strings
+from vida_core import NUM_FRAMES, NUM_MEL_BINS
+from vida_core.io.artifacts import STRING, RowWriter, read_strings, write_h5, write_strings
 from vida_core.models.specs import model_identity
-from vida_core.semantic.text import cosine_similarities, embed_texts
+from vida_core.semantic.text import cosine_similarities, embed_texts, imagenet_wordnet, strip_template
+
+BLOCK_CLIPS = 2048          # clips mapped and written at a time
+CACHE_CAPTIONS = 50_000     # distinct captions whose labels are remembered across blocks (~20 MB)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How captions and labels are turned into text (the label_map params but top_k)."""
+
+    strip_template: bool = True
+    synonyms: str = "lemmas+definition"   # none | lemmas | lemmas+definition
+    label_text: str = "name"              # name | name+description
+
+    @classmethod
+    def paper(cls) -> Reading:
+        """The paper's and the first release's reading: the caption and label names as they are."""
+        return cls(strip_template=False, synonyms="none", label_text="name")
+
+
+def caption_query(caption: str, reading: Reading) -> str:
+    """The text embedded for a caption: "a photo of a drake" -> "drake: adult male of a wild
+    or domestic duck" with the defaults."""
+    text = strip_template(caption) if reading.strip_template else caption
+    if reading.synonyms == "none":
+        return text
+    wordnet = imagenet_wordnet()
+    parts = []
+    for phrase in text.split(" or "):  # the label captioner's "X or Y"
+        phrase = phrase.strip()
+        lemmas, definition = wordnet.get(phrase.lower(), (phrase, ""))
+        parts.append(f"{lemmas}: {definition}" if reading.synonyms == "lemmas+definition" and definition else lemmas)
+    return "; ".join(parts)
+
+
+def label_texts(label_names: Sequence[str], reading: Reading) -> list[str]:
+    """What each of the 527 labels is embedded as."""
+    if reading.label_text == "name":
+        return list(label_names)
+    from vida_core.semantic.ontology import audioset_ontology
+
+    ontology = audioset_ontology()
+    return [f"{name}: {ontology.description(i)}".rstrip(": ") for i, name in enumerate(label_names)]
 
 
 def select_labels(similarities: np.ndarray, top_k: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -52,27 +101,49 @@ def pad_selections(selections: Sequence[tuple[np.ndarray, np.ndarray]],
     return indices, sims
 
 
+class CaptionMapper:
+    """Caption -> (kept label indices, similarities), each distinct caption embedded once
+    (captioners repeat themselves a lot), remembering up to CACHE_CAPTIONS of them."""
+
+    def __init__(self, text_encoder, label_embeddings: np.ndarray, top_k: int, reading: Reading = Reading()):
+        self.encoder, self.label_embeddings = text_encoder, label_embeddings
+        self.top_k, self.reading = top_k, reading
+        self.cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, captions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`label_index` int16 [M,top_k] (-1 = none) and `label_similarity` float32 [M,top_k]."""
+        new = sorted({c for c in captions if c not in self.cache})
+        if len(self.cache) + len(new) > CACHE_CAPTIONS:  # forget, then map all of this call's anew
+            self.cache.clear()
+            new = sorted(set(captions))
+        if new:
+            queries = [caption_query(c, self.reading) for c in new]
+            sims = cosine_similarities(embed_texts(self.encoder, queries), self.label_embeddings)
+            indices, values = pad_selections(select_labels(sims, self.top_k), self.top_k)
+            self.cache.update(zip(new, zip(indices, values)))
+        if not captions:
+            return np.zeros((0, self.top_k), np.int16), np.zeros((0, self.top_k), np.float32)
+        indices, values = zip(*(self.cache[c] for c in captions))
+        return np.stack(indices), np.stack(values)
+
+
 def map_captions_to_labels(
         clip_ids: Sequence[str], captions: dict[str, list[dict]], text_encoder,
-        label_embeddings: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Embed every caption and select its AudioSet labels.
+        label_embeddings: np.ndarray, top_k: int, reading: Reading = Reading(),
+        mapper: CaptionMapper | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every caption of `clip_ids` -> its AudioSet labels.
 
     Returns `label_index` int16 [N,18,top_k] (-1 = none) and `label_similarity` float32
     [N,18,top_k] (NaN = none); frames without a caption have no labels.
     """
-    where = [(row, item["frame"]) for row, cid in enumerate(clip_ids)
-             for item in captions.get(cid, [])]
+    mapper = mapper or CaptionMapper(text_encoder, label_embeddings, top_k, reading)
+    where = [(row, item["frame"]) for row, cid in enumerate(clip_ids) for item in captions.get(cid, [])]
     texts = [item["caption"] for cid in clip_ids for item in captions.get(cid, [])]
     label_index = np.full((len(clip_ids), NUM_FRAMES, top_k), -1, np.int16)
     label_similarity = np.full((len(clip_ids), NUM_FRAMES, top_k), np.nan, np.float32)
     if texts:
-        # Captioners repeat themselves a lot: embed and select each distinct caption once.
-        distinct, which = np.unique(np.array(texts, dtype=object), return_inverse=True)
-        sims = cosine_similarities(embed_texts(text_encoder, distinct.tolist()), label_embeddings)
-        indices, values = pad_selections(select_labels(sims, top_k), top_k)
         rows, frames = np.array(where).T
-        label_index[rows, frames] = indices[which]
-        label_similarity[rows, frames] = values[which]
+        label_index[rows, frames], label_similarity[rows, frames] = mapper(texts)
     return label_index, label_similarity
 
 
@@ -83,44 +154,82 @@ def cafmap_condition(label_index: np.ndarray,
     `label_index` [N,18,K] (-1 = padding), `bank_mean` [527,128] -> `condition` float32
     [N,18,128] (zeros where a frame has no labels) and `condition_mask` bool [N,18]. A clip
     with no representative frame gets an all-zero condition and an all-false mask, so the
-    generator sees noise only.
+    generator sees noise only. Frames are summed label slot by label slot, so no
+    [N,18,K,128] array is ever built.
     """
     valid = label_index >= 0
-    rows = bank_mean[np.where(valid, label_index, 0)] * valid[..., None]
-    count = valid.sum(-1, keepdims=True)
-    condition = rows.sum(-2) / np.maximum(count, 1)
+    condition = np.zeros((*label_index.shape[:2], bank_mean.shape[1]), np.float64)
+    for slot in range(label_index.shape[-1]):
+        condition += bank_mean[np.where(valid[..., slot], label_index[..., slot], 0)] * valid[..., slot, None]
+    condition /= np.maximum(valid.sum(-1, keepdims=True), 1)
     return condition.astype(np.float32), valid.any(-1)
 
 
-def run_label_map(representative_h5: Path, captions_json: Path, label_bank_h5: Path, out_h5: Path,
-                  encoder, label_names: list[str], top_k: int, params: dict) -> dict:
-    with h5py.File(representative_h5, "r") as f:
-        clip_ids, masks = read_strings(f["clip_id"]), f["mask"][()]
-    captions = json.loads(captions_json.read_text())
-    with h5py.File(label_bank_h5, "r") as f:
-        bank_mean = f["mean"][()]
+def check_captions_match(clip_ids: Sequence[str], masks: np.ndarray, captions: dict[str, list[dict]]) -> None:
     for cid, mask in zip(clip_ids, masks):
-        frames = [item["frame"] for item in captions["clips"].get(cid, [])]
-        if cid not in captions["clips"] or any(not mask[frame] for frame in frames):
+        frames = [item["frame"] for item in captions.get(cid, [])]
+        if cid not in captions or any(not mask[frame] for frame in frames):
             raise RuntimeError(f"label_map: captions.json does not match representative.h5 at clip {cid}; "
                                "the captions are stale, run `dvc repro captions`")
 
-    label_embeddings = embed_texts(encoder, label_names)
-    label_index, label_similarity = map_captions_to_labels(
-        clip_ids, captions["clips"], encoder, label_embeddings, top_k)
-    condition, condition_mask = cafmap_condition(label_index, bank_mean)
 
+def run_label_map(representative_h5: Path, captions_json: Path, label_bank_h5: Path, out_h5: Path,
+                  encoder, label_names: list[str], top_k: int, params: dict,
+                  reading: Reading = Reading()) -> dict:
+    with h5py.File(representative_h5, "r") as f:
+        clip_ids, masks = read_strings(f["clip_id"]), f["mask"][()]
+    captions = json.loads(captions_json.read_text())["clips"]
+    with h5py.File(label_bank_h5, "r") as f:
+        bank_mean = f["mean"][()]
+    check_captions_match(clip_ids, masks, captions)
+
+    label_embeddings = embed_texts(encoder, label_texts(label_names, reading))
+    mapper = CaptionMapper(encoder, label_embeddings, top_k, reading)
     encoder_id = model_identity(encoder)
+    counts = {"conditioned_frames": 0, "clips_without_condition": 0, "labels_kept": 0}
     with write_h5(out_h5, "label_map", params=params, models={"text_encoder": encoder_id["id"]}) as f:
-        write_strings(f, "clip_id", clip_ids)
-        f["label_index"] = label_index            # [N,18,top_k], -1 = no label
-        f["label_similarity"] = label_similarity  # [N,18,top_k], NaN = no label
-        f["condition"], f["condition_mask"] = condition, condition_mask
-        f["label_embeddings"] = label_embeddings  # the 527 names, embedded once per text encoder
+        writer = RowWriter(f, {
+            "clip_id": ((), STRING, {}),
+            "label_index": ((NUM_FRAMES, top_k), np.int16, {}),        # -1 = no label
+            "label_similarity": ((NUM_FRAMES, top_k), np.float32, {}),  # NaN = no label
+            "condition": ((NUM_FRAMES, NUM_MEL_BINS), np.float32, {}),
+            "condition_mask": ((NUM_FRAMES,), bool, {}),
+        }, flush_every=BLOCK_CLIPS)
+        for start in range(0, len(clip_ids), BLOCK_CLIPS):
+            block = clip_ids[start:start + BLOCK_CLIPS]
+            label_index, label_similarity = map_captions_to_labels(block, captions, encoder, label_embeddings,
+                                                                   top_k, reading, mapper)
+            condition, condition_mask = cafmap_condition(label_index, bank_mean)
+            for row, cid in enumerate(block):
+                writer.append(clip_id=cid, label_index=label_index[row], label_similarity=label_similarity[row],
+                              condition=condition[row], condition_mask=condition_mask[row])
+            counts["conditioned_frames"] += int(condition_mask.sum())
+            counts["clips_without_condition"] += int((~condition_mask.any(1)).sum())
+            counts["labels_kept"] += int((label_index >= 0).sum())
+        writer.flush()
+        f["label_embeddings"] = label_embeddings  # the 527 labels as embedded, once per text encoder
         write_strings(f, "label_name", label_names)
-        f.attrs.update(text_encoder=json.dumps(encoder_id), top_k=top_k,
+        f.attrs.update(text_encoder=json.dumps(encoder_id), top_k=top_k, reading=json.dumps(reading.__dict__),
                        rule="keep labels with similarity >= mean of the top_k similarities, at least the best")
-    kept = (label_index >= 0).sum(-1)[condition_mask]
-    return {"clips": len(clip_ids), "conditioned_frames": int(condition_mask.sum()),
-            "clips_without_condition": int((~condition_mask.any(1)).sum()),
-            "mean_labels_per_frame": round(float(kept.mean()), 2) if kept.size else 0}
+    frames = counts.pop("conditioned_frames")
+    kept = counts.pop("labels_kept")
+    return {"clips": len(clip_ids), "conditioned_frames": frames, **counts,
+            "mean_labels_per_frame": round(kept / frames, 2) if frames else 0}
+
+
+def gold_hit_rates(gold: Sequence[tuple[str, set[int]]], text_encoder, label_names: Sequence[str],
+                   reading: Reading, top_k: int = 5, caption=lambda word: word) -> dict:
+    """How often a word's mapped labels are ones a person accepts for its sound.
+
+    `gold`: (word, accepted label indices); `caption(word)` is how the captioner would say it.
+    Returns top1 (the best label is accepted), any_kept (some kept label is) and
+    kept_precision (the mean fraction of kept labels that are).
+    """
+    mapper = CaptionMapper(text_encoder, embed_texts(text_encoder, label_texts(label_names, reading)), top_k, reading)
+    indices, _ = mapper([caption(word) for word, _ in gold])
+    kept = [[int(i) for i in row if i >= 0] for row in indices]
+    return {"words": len(gold),
+            "top1": float(np.mean([row[0] in accepted for row, (_, accepted) in zip(kept, gold)])),
+            "any_kept": float(np.mean([bool(set(row) & accepted) for row, (_, accepted) in zip(kept, gold)])),
+            "kept_precision": float(np.mean([np.mean([i in accepted for i in row])
+                                             for row, (_, accepted) in zip(kept, gold)]))}
