@@ -12,10 +12,12 @@ ENCODER_BATCH = 64  # images per forward pass inside the encoder
 def main() -> None:
     stage = Stage("visual_features")
     config, encoder_name = stage.params.visual_features, stage.params.models.image_encoder
-    encoder = load_image_encoder(encoder_name, device=stage.params.device, batch_size=ENCODER_BATCH)
+    knobs = asdict(config)
+    encoder = load_image_encoder(encoder_name, device=stage.params.device, batch_size=ENCODER_BATCH,
+                                 runtime=knobs.pop("runtime"))
     summary = extract_visual_features(stage.input("frames"), stage.input("flow"), stage.output("visual"), encoder,
-                                      **asdict(config), params={"visual_features": asdict(config),
-                                                                "models": {"image_encoder": encoder_name}})
+                                      **knobs, params={"visual_features": asdict(config),
+                                                       "models": {"image_encoder": encoder_name}})
     stage.done(summary)
 
 
