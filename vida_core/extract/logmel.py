@@ -134,3 +134,19 @@ def mel_bin_of_frequency(hz: float) -> int:
     mel_filters, _ = _filterbank()
     fft_bin = int(round(hz * FFT_SIZE / SAMPLE_RATE))
     return int(np.argmax(mel_filters[fft_bin]))
+
+
+def fbank_torch(waveforms, mel_filters=None):
+    """`fbank` of a batch [B, N] on the waveforms' device (a GPU), in float32: the same steps,
+    for the AST tagger's frontend on a GPU, where the CPU loop would be the bottleneck. Agrees
+    with `fbank` to about 1e-4 in log energy (float32 against float64)."""
+    import torch
+
+    filters, window = _filterbank()
+    filters = torch.as_tensor(filters if mel_filters is None else mel_filters, dtype=torch.float32, device=waveforms.device)
+    window = torch.as_tensor(window, dtype=torch.float32, device=waveforms.device)
+    frames = waveforms.float().unfold(-1, WINDOW_SAMPLES, HOP_SAMPLES)            # [B, T, 400]
+    frames = frames - frames.mean(-1, keepdim=True)
+    frames = torch.cat([frames[..., :1] * (1 - PREEMPHASIS), frames[..., 1:] - PREEMPHASIS * frames[..., :-1]], -1)
+    power = torch.fft.rfft(frames * window, n=FFT_SIZE).abs() ** 2                 # [B, T, 257]
+    return torch.log(torch.clamp(power @ filters, min=MEL_FLOOR))                   # [B, T, 128]
