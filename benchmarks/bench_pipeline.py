@@ -110,7 +110,7 @@ def bench_revision(rev: str, folder: Path, overrides: list[str], sweep: bool) ->
     for name in dag_order(stages):
         print(f"[{rev}] {name} ...", file=sys.stderr, flush=True)
         seconds[name] = timed_stages(DVC + ["repro", "--single-item", name], repo)[0]
-    result = {"rev": rev, "stages": seconds, "total": sum(seconds.values()),
+    result = {"rev": rev, "repo": str(repo), "stages": seconds, "total": sum(seconds.values()),
               "metrics": json.loads((repo / "metrics" / "classify.json").read_text()),
               "lock": yaml.safe_load((repo / "dvc.lock").read_text())}
     if sweep:
@@ -127,6 +127,31 @@ def out_hashes(lock: dict) -> dict[str, str]:
         for out in stage.get("outs", []):
             hashes[out["path"]] = out.get("md5", "")
     return hashes
+
+
+def same_arrays(a: Path, b: Path) -> list[str]:
+    """Datasets of two HDF5 files whose arrays differ (attributes, such as versions, aside)."""
+    import h5py
+    import numpy as np
+
+    differ = []
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        names = set()
+        fa.visititems(lambda n, o: names.add(n) if isinstance(o, h5py.Dataset) else None)
+        fb.visititems(lambda n, o: names.add(n) if isinstance(o, h5py.Dataset) else None)
+        for name in sorted(names):
+            if name not in fa or name not in fb or not np.array_equal(fa[name][()], fb[name][()]):
+                differ.append(name)
+    return differ
+
+
+def compare_arrays(results: list[dict]) -> None:
+    a, b = Path(results[0]["repo"]), Path(results[1]["repo"])
+    print(f"\nHDF5 artifacts, arrays compared ({results[0]['rev']} vs {results[1]['rev']}):")
+    for path in sorted((a / "artifacts").glob("*.h5")):
+        if (b / "artifacts" / path.name).exists():
+            differ = same_arrays(path, b / "artifacts" / path.name)
+            print(f"  {path.name:<24} {'same arrays' if not differ else 'differ: ' + ', '.join(differ)}")
 
 
 def report(results: list[dict]) -> None:
@@ -168,16 +193,20 @@ def main() -> None:
     parser.add_argument("-S", "--set-param", action="append", default=[], help="params override, as for dvc exp run")
     parser.add_argument("--no-sweep", action="store_true", help="skip the threshold sweep")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep", type=Path, help="clone into this folder and keep the clones (default: a temporary one)")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        base = args.keep or Path(tmp)
         for i, rev in enumerate(args.rev or ["HEAD"]):
-            folder = Path(tmp) / str(i)
-            folder.mkdir()
+            folder = base / str(i)
+            folder.mkdir(parents=True)
             results.append(bench_revision(rev, folder, args.set_param, sweep=not args.no_sweep))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
-    report(results)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1))
+        report(results)
+        if len(results) > 1:
+            compare_arrays(results)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ STRING = h5py.string_dtype("utf-8")
 
 # Packages whose versions change what a stage computes.
 _TRACKED_PACKAGES = ("vida", "numpy", "h5py", "av", "opencv-python-headless", "torch",
-                     "transformers", "sentence-transformers", "onnxruntime", "dvc")
+                     "transformers", "sentence-transformers", "onnxruntime", "openvino", "dvc")
 
 
 class MissingArtifactError(FileNotFoundError):
