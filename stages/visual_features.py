@@ -12,11 +12,12 @@ ENCODER_BATCH = 64  # images per forward pass inside the encoder
 def main() -> None:
     stage = Stage("visual_features")
     config, encoder_name = stage.params.visual_features, stage.params.models.image_encoder
-    encoder = stage.model(load_image_encoder, encoder_name, batch_size=ENCODER_BATCH)
-    knobs = dict(asdict(config), batch_clips=stage.call_batch(config.batch_clips))  # more clips per call keeps every Ray actor busy
+    knobs = asdict(config)
+    encoder = stage.model(load_image_encoder, encoder_name, batch_size=ENCODER_BATCH, runtime=knobs.pop("runtime"))
+    knobs["batch_clips"] = stage.call_batch(config.batch_clips)   # more clips per call keeps every Ray actor busy
     summary = extract_visual_features(stage.input("frames"), stage.input("flow"), stage.output("visual"), encoder,
                                       **knobs, params={"visual_features": asdict(config),
-                                                                "models": {"image_encoder": encoder_name}})
+                                                       "models": {"image_encoder": encoder_name}})
     stage.done(summary)
 
 

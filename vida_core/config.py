@@ -172,6 +172,9 @@ class VisualFeaturesConfig:
     batch_clips: int = 8            # clips encoded together (36 images each: 18 RGB + 18 flow)
     flow_clip_pixels: float = 16.0  # displacement (flow.h5 units: pixels at flow.size) at the ends of uint8
     dtype: str = "float16"          # storage type of visual.h5 features; halves the file
+    # How the embedded EfficientNet runs on a CPU: openvino (fp32, ~4x PyTorch's stage speed,
+    # cosine 0.9999999 to it) | torch (the exact fp32 PyTorch reference). GPUs always run PyTorch.
+    runtime: str = "openvino"
 
 
 @dataclass

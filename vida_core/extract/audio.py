@@ -14,7 +14,7 @@ from vida_core import NUM_FRAMES, NUM_MEL_BINS, SAMPLE_RATE
 from vida_core.executors import WorkerDied, make_executor
 from vida_core.extract import DECODE_ERRORS, clip_error
 from vida_core.extract.logmel import CLIP_SAMPLES, logmel_18x128
-from vida_core.io.artifacts import STRING, RowWriter, write_h5
+from vida_core.io.artifacts import STRING, RowWriter, encode_row, write_h5
 from vida_core.io.decode import decode_audio
 
 
@@ -24,12 +24,20 @@ FAILURE_PREFIXES = ("audio decode failed", "not a readable media file", "decoder
                     "file not found", "empty file")
 
 
+# One chunk per clip, gzip-compressed in the workers: the writing process only appends bytes.
+WAVEFORM_STORAGE = {"compression": "gzip", "compression_opts": 1}
+
+
 def _no_audio(note: str):
     return np.zeros(CLIP_SAMPLES, np.int16), np.zeros((NUM_FRAMES, NUM_MEL_BINS), np.float32), False, note
 
 
 def _audio_of(job: tuple[str, float]):
-    path, silence_dbfs = job
+    pcm, logmel, has_audio, note = _decoded_audio(*job)
+    return encode_row(pcm, **WAVEFORM_STORAGE), logmel, has_audio, note
+
+
+def _decoded_audio(path: str, silence_dbfs: float):
     try:
         waveform, note = decode_audio(path)
     except DECODE_ERRORS as err:  # keep the clip, with its audio marked missing
@@ -57,7 +65,7 @@ def extract_audio(rows: list[dict], out_path: str | Path,
         writer = RowWriter(f, {
             "clip_id": ((), STRING, {}),
             "logmel": ((NUM_FRAMES, NUM_MEL_BINS), np.float32, {}),
-            "waveform": ((CLIP_SAMPLES,), np.int16, {"compression": "gzip", "compression_opts": 1}),
+            "waveform": ((CLIP_SAMPLES,), np.int16, {"chunks": (1, CLIP_SAMPLES), **WAVEFORM_STORAGE}),
             "has_audio": ((), np.bool_, {}),
             "audio_note": ((), STRING, {}),
         }, flush_every=64)

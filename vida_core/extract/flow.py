@@ -18,7 +18,7 @@ import numpy as np
 
 from vida_core import NUM_FRAMES
 from vida_core.executors import WorkerDied, make_executor
-from vida_core.io.artifacts import RowWriter, read_strings, write_h5, write_strings
+from vida_core.io.artifacts import EncodedRow, RowWriter, decode_row, read_encoded_row, read_strings, write_h5, write_strings
 
 FARNEBACK_REFERENCE = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -97,14 +97,22 @@ def motion_magnitude(flow: np.ndarray, scale: float = 1.0) -> np.ndarray:
     return (np.sqrt((flow.astype(np.float32) ** 2).sum(-1)).mean(axis=(1, 2)) * scale).astype(np.float32)
 
 
-def _flow_of(job: tuple[np.ndarray, str, int, dict]):
+def _flow_of(job: tuple[np.ndarray | EncodedRow, str, int, dict]):
     frames, method, size, options = job
+    if isinstance(frames, EncodedRow):     # decompressed here, in the worker, not in the reading process
+        frames = decode_row(frames)
     flow = optical_flow(frames, method, size, **options)
     # Magnitudes in pixels at the frames' resolution, whatever flow.size is.
     return flow.astype(np.float16), motion_magnitude(flow, frames.shape[1] / size)
 
 
-def _frame_batches(frames_ds: h5py.Dataset, batch: int = 32):
+def _frame_rows(frames_ds: h5py.Dataset, batch: int = 32):
+    """Each clip's frames: as stored (lzf bytes, one chunk per clip) for the workers to decompress,
+    or as arrays when frames.h5 is chunked otherwise."""
+    if frames_ds.chunks == (1, *frames_ds.shape[1:]):
+        for index in range(frames_ds.shape[0]):
+            yield read_encoded_row(frames_ds, index)
+        return
     for lo in range(0, frames_ds.shape[0], batch):
         yield from frames_ds[lo:lo + batch]
 
@@ -139,7 +147,7 @@ def compute_flow(frames_path: str | Path, out_path: str | Path, method: str = "d
         if spec.batched:
             results = _batched_results(src["frames"], spec, size, options)
         else:
-            jobs = ((frames, method, size, options) for frames in _frame_batches(src["frames"]))
+            jobs = ((frames, method, size, options) for frames in _frame_rows(src["frames"]))
             results = (executor or make_executor("local", workers)).map(_flow_of, jobs, total=len(ids), desc=f"flow ({method})")
         for clip_id, result in zip(ids, results):
             if isinstance(result, WorkerDied):   # frames.h5 holds decoded frames: no bad input left here

@@ -2,7 +2,8 @@
 
 The clips run through the executor (`vida_core.executors`) and results are appended to the
 artifact in chunks as they arrive, in manifest order, so memory stays flat with the dataset
-size and the file is the same whatever the number of workers.
+size and the file is the same whatever the number of workers. Each worker lzf-compresses its
+own clip's frames (one chunk per clip), so the writing process only appends ready bytes.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import numpy as np
 from vida_core import NUM_FRAMES
 from vida_core.executors import WorkerDied, make_executor
 from vida_core.extract import DECODE_ERRORS, clip_error
-from vida_core.io.artifacts import STRING, RowWriter, write_h5, write_strings
+from vida_core.io.artifacts import STRING, RowWriter, encode_row, write_h5, write_strings
 from vida_core.io.decode import ClipRejected, decode_frames
+
+
+FRAMES_STORAGE = {"compression": "lzf"}   # one chunk per clip, compressed in the workers
 
 
 def _frames_of(job: tuple[str, int, float]):
     path, size, min_duration = job
     try:
         frames, stamps = decode_frames(path, size=size, min_duration=min_duration)
-        return frames, stamps, ""
+        return encode_row(frames, **FRAMES_STORAGE), stamps, ""
     except ClipRejected as err:
         return None, None, str(err)
     except DECODE_ERRORS as err:
@@ -39,7 +43,7 @@ def extract_frames(rows: list[dict], out_path: str | Path, size: int = 224, min_
         writer = RowWriter(f, {
             "clip_id": ((), STRING, {}),
             "frames": ((NUM_FRAMES, size, size, 3), np.uint8,
-                       {"chunks": (1, NUM_FRAMES, size, size, 3), "compression": "lzf"}),
+                       {"chunks": (1, NUM_FRAMES, size, size, 3), **FRAMES_STORAGE}),
             "timestamps": ((NUM_FRAMES,), np.float64, {}),
         }, flush_every=8)
         jobs = ((r["path"], size, min_duration) for r in rows)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import io
+import itertools
 import json
 import os
 import platform
 import socket
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -27,7 +30,7 @@ STRING = h5py.string_dtype("utf-8")
 
 # Packages whose versions change what a stage computes.
 _TRACKED_PACKAGES = ("vida", "numpy", "h5py", "av", "opencv-python-headless", "torch",
-                     "transformers", "sentence-transformers", "onnxruntime", "dvc")
+                     "transformers", "sentence-transformers", "onnxruntime", "openvino", "dvc")
 
 
 class MissingArtifactError(FileNotFoundError):
@@ -197,11 +200,86 @@ def write_json(path: str | Path, data) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
+@dataclass(frozen=True)
+class EncodedRow:
+    """One row of a dataset stored one row per chunk, already through the dataset's filters.
+
+    Workers compress their own rows (`encode_row`) and the writing process only appends the
+    bytes (`RowWriter`, by HDF5's direct chunk write), so compression scales with the workers
+    instead of queueing in the one writer. Rows also travel between processes in this form
+    (`read_encoded_row` / `decode_row`): a few hundred KB of lzf instead of MB of pixels.
+    """
+    data: bytes
+    filter_mask: int      # HDF5's bit per filter that was skipped (lzf skips rows it can't shrink)
+    shape: tuple          # the row's shape (the chunk is (1, *shape))
+    dtype: str
+    storage: tuple        # sorted (key, value) filter settings: compression, compression_opts, shuffle
+
+
+def _filters(extra: dict) -> tuple:
+    return tuple(sorted((k, extra[k]) for k in ("compression", "compression_opts", "shuffle") if extra.get(k)))
+
+
+_scratch_files = itertools.count()
+
+
+@contextlib.contextmanager
+def _scratch_h5() -> Iterator[h5py.File]:
+    """An HDF5 file in memory only (never touches the disk), to run h5py's own filters."""
+    name = f"vida-scratch-{os.getpid()}-{next(_scratch_files)}.h5"
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
+        yield f
+
+
+def encode_row(row: np.ndarray, **storage) -> EncodedRow:
+    """`row` through the filters `storage` names (e.g. compression="lzf"), by h5py's own filter
+    code, so a file of such rows reads back with plain h5py like any other."""
+    row = np.ascontiguousarray(row)
+    with _scratch_h5() as f:
+        ds = f.create_dataset("row", data=row[None], chunks=(1, *row.shape), **storage)
+        mask, data = ds.id.read_direct_chunk((0,) * ds.ndim)
+    return EncodedRow(bytes(data), int(mask), tuple(row.shape), row.dtype.str, _filters(storage))
+
+
+def read_encoded_row(ds: h5py.Dataset, index: int) -> EncodedRow:
+    """Row `index` of a dataset stored one row per chunk, as stored (no decompression here)."""
+    if ds.chunks != (1, *ds.shape[1:]):
+        raise ValueError(f"{ds.name} is chunked {ds.chunks}, not one row per chunk")
+    mask, data = ds.id.read_direct_chunk((index,) + (0,) * (ds.ndim - 1))
+    storage = {"compression": ds.compression, "compression_opts": ds.compression_opts, "shuffle": ds.shuffle}
+    return EncodedRow(bytes(data), int(mask), tuple(ds.shape[1:]), ds.dtype.str, _filters(storage))
+
+
+def decode_row(encoded: EncodedRow) -> np.ndarray:
+    """The array an `EncodedRow` holds (h5py's filters undo what `encode_row` did)."""
+    dtype, shape = np.dtype(encoded.dtype), (1, *encoded.shape)
+    filters = sum(1 for key, _ in encoded.storage if key != "compression_opts")
+    if encoded.filter_mask == 2**filters - 1:      # every filter skipped (e.g. lzf on noise): raw bytes
+        return np.frombuffer(encoded.data, dtype).reshape(encoded.shape).copy()
+
+    def write(f: h5py.File) -> h5py.Dataset:
+        ds = f.create_dataset("row", shape=shape, dtype=dtype, chunks=shape, **dict(encoded.storage))
+        ds.id.write_direct_chunk((0,) * len(shape), encoded.data, filter_mask=encoded.filter_mask)
+        return ds
+
+    if encoded.filter_mask == 0:
+        with _scratch_h5() as f:
+            return write(f)[0]
+    # Some filters skipped: HDF5 honours that mask only once the file is reopened.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        write(f)
+    with h5py.File(buffer, "r") as f:
+        return f["row"][0]
+
+
 class RowWriter:
     """Append per-clip rows to resizable, chunked datasets as results arrive.
 
     Memory stays flat however many clips a stage processes: rows are buffered up to
-    `flush_every` and then written, and each dataset grows along its first axis.
+    `flush_every` and then written, and each dataset grows along its first axis. A row may be
+    an `EncodedRow` (compressed by a worker with `encode_row` and the same settings as the
+    dataset, which must then be chunked one row per chunk): its bytes are written as they are.
     """
 
     def __init__(self, f: h5py.File, specs: dict[str, tuple[tuple[int, ...], object, dict]],
@@ -228,6 +306,14 @@ class RowWriter:
         if len(self.buffer[next(iter(self.specs))]) >= self.flush_every:
             self.flush()
 
+    def _check_encoded(self, name: str, row: EncodedRow) -> None:
+        shape, dtype, extra = self.specs[name]
+        ds = self.f[name]
+        wanted = (tuple(shape), np.dtype(dtype).str, _filters(extra))
+        if ds.chunks != (1, *shape) or (row.shape, row.dtype, row.storage) != wanted:
+            raise ValueError(f"{name}: an encoded row of shape {row.shape}, {row.dtype}, filters {row.storage} "
+                             f"can't go into a dataset of rows {wanted} chunked {ds.chunks}")
+
     def flush(self) -> None:
         n = len(self.buffer[next(iter(self.specs))])
         if not n:
@@ -236,8 +322,16 @@ class RowWriter:
             ds = self.f[name]
             ds.resize(self.count + n, axis=0)
             values = self.buffer[name]
-            ds[self.count:self.count + n] = (np.asarray(values, dtype=object) if dtype is STRING
-                                              else np.stack([np.asarray(v) for v in values]))
+            if any(isinstance(v, EncodedRow) for v in values):
+                for i, value in enumerate(values, start=self.count):
+                    if isinstance(value, EncodedRow):
+                        self._check_encoded(name, value)
+                        ds.id.write_direct_chunk((i,) + (0,) * len(shape), value.data, filter_mask=value.filter_mask)
+                    else:
+                        ds[i] = value
+            else:
+                ds[self.count:self.count + n] = (np.asarray(values, dtype=object) if dtype is STRING
+                                                  else np.stack([np.asarray(v) for v in values]))
             self.buffer[name] = []
         self.count += n
 

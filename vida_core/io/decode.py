@@ -269,7 +269,9 @@ def _video_stream(container):
     if not container.streams.video:
         raise ClipRejected("no video stream")
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    # One decoding thread: the per-clip stages already run one process per core, and FFmpeg's
+    # frame threads then only add work (a third more CPU per clip at 340x256).
+    stream.codec_context.thread_count = 1
     return stream
 
 

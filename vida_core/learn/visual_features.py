@@ -13,10 +13,17 @@ step i+1 (the same convention as representative.h5, where magnitude[i] marks fra
 Step 0 has no previous frame and gets the zero-motion image (no motion observed yet)
 rather than a copy of field 0, which would count the first motion twice. Its features are
 the same for every clip and are computed once.
+
+Captioner labels from the same pass. An encoder that also gives ImageNet logits (the embedded
+EfficientNet-Lite0, which is also the embedded captioner's network) stores the top
+`TOP_LABELS` classes of every RGB frame (`rgb_label_index`, `rgb_label_prob`), so the
+captions stage words captions from them instead of running the network again on frames it
+has already seen.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -26,6 +33,16 @@ from tqdm import tqdm
 from vida_core import NUM_FRAMES
 from vida_core.io.artifacts import RowWriter, aligned_rows, read_rows, read_strings, write_h5, write_strings
 from vida_core.models.specs import model_identity
+
+TOP_LABELS = 5   # ImageNet classes kept per RGB frame for the embedded captioner
+
+
+def top_labels(logits: np.ndarray, k: int = TOP_LABELS) -> tuple[np.ndarray, np.ndarray]:
+    """Logits [..., C] -> the k most probable classes [..., k] (int16) and their softmax probabilities."""
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    probs = shifted / shifted.sum(-1, keepdims=True)
+    index = np.argsort(-probs, axis=-1, kind="stable")[..., :k]
+    return index.astype(np.int16), np.take_along_axis(probs, index, -1).astype(np.float32)
 
 
 def flow_to_image(flow: np.ndarray, clip_pixels: float) -> np.ndarray:
@@ -57,22 +74,36 @@ def extract_visual_features(frames_h5: str | Path, flow_h5: str | Path, out_h5: 
         zero_feature = encoder.encode(zero_motion_image(*flows.shape[2:4], flow_clip_pixels)[None])[0]
         row = ((NUM_FRAMES, dim), np.dtype(dtype), {})
         models = {"image_encoder": model_identity(encoder)["id"]}
+        with_labels = hasattr(encoder, "features_and_logits")
+        specs = {"rgb": row, "flow": row}
+        if with_labels:
+            specs["rgb_label_index"] = ((NUM_FRAMES, TOP_LABELS), np.int16, {})
+            specs["rgb_label_prob"] = ((NUM_FRAMES, TOP_LABELS), np.float32, {})
         with write_h5(out_h5, "visual_features", params=params, models=models) as out:
             write_strings(out, "clip_id", clip_ids)
             out.attrs["flow_image"] = ("R,G = x,y displacement mapped from [-s, s] to [0, 255]; B = magnitude from "
                                        f"[0, s] to [0, 255]; s = {flow_clip_pixels}; step 0 = zero motion, "
                                        "step i+1 = field i (frame i -> i+1)")
-            writer = RowWriter(out, {"rgb": row, "flow": row}, flush_every=max(16, batch_clips))
+            if with_labels:
+                out.attrs["labels_model"] = json.dumps(model_identity(encoder), sort_keys=True)
+            writer = RowWriter(out, specs, flush_every=max(16, batch_clips))
             for start in tqdm(range(0, len(clip_ids), batch_clips), desc="visual_features", unit="batch"):
                 stop = min(start + batch_clips, len(clip_ids))
                 rgb = frames[start:stop]                                       # [b, 18, S, S, 3]
                 flow_images = flow_to_image(read_rows(flows, flow_rows[start:stop]), flow_clip_pixels)  # [b,17,h,w,3]
                 b = stop - start
                 # Batched across clips; RGB and flow images differ in size, so one call for each.
-                rgb_features = encoder.encode(rgb.reshape(-1, *rgb.shape[2:])).reshape(b, NUM_FRAMES, dim)
+                rgb_images = rgb.reshape(-1, *rgb.shape[2:])
+                if with_labels:
+                    rgb_features, logits = encoder.features_and_logits(rgb_images)
+                    label_index, label_prob = (a.reshape(b, NUM_FRAMES, TOP_LABELS) for a in top_labels(logits))
+                else:
+                    rgb_features = encoder.encode(rgb_images)
+                rgb_features = rgb_features.reshape(b, NUM_FRAMES, dim)
                 flow_features = encoder.encode(flow_images.reshape(-1, *flow_images.shape[2:])).reshape(b, fields, dim)
                 flow_features = np.concatenate([np.broadcast_to(zero_feature, (b, 1, dim)), flow_features], axis=1)
-                for r, fl in zip(rgb_features, flow_features):
-                    writer.append(rgb=r.astype(dtype), flow=fl.astype(dtype))
+                for i, (r, fl) in enumerate(zip(rgb_features, flow_features)):
+                    labels = {"rgb_label_index": label_index[i], "rgb_label_prob": label_prob[i]} if with_labels else {}
+                    writer.append(rgb=r.astype(dtype), flow=fl.astype(dtype), **labels)
             writer.flush()
     return {"clips": len(clip_ids), "dim": dim, "image_encoder": models["image_encoder"]}

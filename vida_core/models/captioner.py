@@ -60,9 +60,14 @@ class LabelCaptioner:
             for sl in batch_slices(len(images), self.batch_size):
                 x = images_to_tensor(images[sl], EFFNET_PREP, self.device, dtype)
                 top = self.model(x).float().softmax(dim=-1).topk(2, dim=-1)
-                for (_, p2), (i1, i2) in zip(top.values.tolist(), top.indices.tolist()):
-                    captions.append(caption_from_labels(self.labels[i1], self.labels[i2], p2))
+                captions += self.captions_from_top(top.indices.numpy(), top.values.numpy())
         return captions
+
+    def captions_from_top(self, index: np.ndarray, prob: np.ndarray) -> list[str]:
+        """Captions from the top classes [n, k >= 2] and their probabilities, computed here or by
+        the image encoder's pass over the same frames (visual.h5), which is the same network."""
+        return [caption_from_labels(self.labels[int(i[0])], self.labels[int(i[1])], float(p[1]))
+                for i, p in zip(index, prob)]
 
 
 class BlipCaptioner:

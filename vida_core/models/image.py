@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .cpu_runtime import effnet_network
 from .efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0
 from .loading import batch_slices, fetch, resolve_device
 from .specs import ModelSpec, complete_spec, resolve_spec
@@ -102,20 +103,32 @@ def load_embedded_effnet(device: torch.device) -> EfficientNetLite0:
 
 
 class EffNetImageEncoder:
+    """Pooled features, and on request the ImageNet logits of the same pass (the embedded
+    captioner's input), so no frame goes through the network twice. `runtime` picks how the
+    network runs on a CPU (`cpu_runtime.RUNTIMES`)."""
+
     dim = 1280
 
-    def __init__(self, spec: ModelSpec, model: EfficientNetLite0, device: torch.device, batch_size: int = 64):
+    def __init__(self, spec: ModelSpec, model: EfficientNetLite0, device: torch.device, batch_size: int = 64,
+                 runtime: str = "torch"):
         self.spec, self.model, self.device, self.batch_size = spec, model, device, batch_size
+        self.runtime = runtime
+        self.network = effnet_network(model, runtime, device)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
+        return self.features_and_logits(images)[0]
+
+    def features_and_logits(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 [B,H,W,3] -> features [B,1280] and ImageNet logits [B,1000], float32."""
         images = check_images(images)
-        out = np.zeros((len(images), self.dim), np.float32)
+        features = np.zeros((len(images), self.dim), np.float32)
+        logits = np.zeros((len(images), 1000), np.float32)
         dtype = next(self.model.parameters()).dtype
         with torch.inference_mode():
             for sl in batch_slices(len(images), self.batch_size):
                 x = images_to_tensor(images[sl], EFFNET_PREP, self.device, dtype)
-                out[sl] = self.model.features(x).float().cpu().numpy()
-        return out
+                features[sl], logits[sl] = self.network(x)
+        return features, logits
 
 
 class ViTImageEncoder:
@@ -141,11 +154,12 @@ def image_processor_class(prefix: str):
     return getattr(transformers, f"{prefix}ImageProcessorPil", None) or getattr(transformers, f"{prefix}ImageProcessor")
 
 
-def load_image_encoder(name: str, device: str | torch.device = "auto", batch_size: int = 64):
+def load_image_encoder(name: str, device: str | torch.device = "auto", batch_size: int = 64, runtime: str = "torch"):
+    """`runtime` (torch | openvino) applies to the embedded EfficientNet on a CPU."""
     spec = resolve_spec("image_encoder", name)
     dev = resolve_device(device)
     if spec.loader == "efficientnet_lite0":
-        return EffNetImageEncoder(spec, load_embedded_effnet(dev), dev, batch_size)
+        return EffNetImageEncoder(spec, load_embedded_effnet(dev), dev, batch_size, runtime)
     spec = complete_spec(spec)  # loader "vit" is the only other image backend
     from transformers import ViTModel
 
