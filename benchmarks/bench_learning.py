@@ -59,22 +59,25 @@ def _table(paths):
 def classify_one_epoch(folder: str) -> dict:
     import torch
     from vida_core.io.dataset import read_manifest
-    from vida_core.learn.classify import run_classify
+    from vida_core.learn.classify import run_condition, top_k_accuracy
     from vida_core.config import ClassifyConfig
 
     folder = Path(folder)
     paths = {"visual": folder / "visual.h5", "audio": folder / "audio.h5",
              "manifest": read_manifest(folder / "manifest.csv")}
     table = _table(paths)
-    config = ClassifyConfig(conditions=["real_audio"], seeds=[0], epochs=1)
-    metrics = run_classify(table, paths, config, torch.device("cpu"))
-    return {"train_clips": metrics["train_clips"], "test_top1": round(metrics["real_audio"]["top1_mean"], 3)}
+    config = ClassifyConfig(seeds=[0], epochs=1)
+    result = run_condition("real_audio", table, paths, config, torch.device("cpu"))
+    labels = table.label[result["test_positions"]]
+    return {"train_clips": int((table.split == "train").sum()),
+            "test_top1": round(top_k_accuracy(result["logits"][0], labels, 1), 3)}
 
 
 def demo_timings(folder: str) -> dict:
     import torch
     from vida_core.io.artifacts import clip_ids
-    from vida_core.learn.classify import run_classify
+    from vida_core.io.registry import CLASSIFY_CONDITIONS
+    from vida_core.learn.classify import run_condition
     from vida_core.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
     from vida_core.learn.generators import generator_columns, run_generator
     from vida_core.learn.synthetic import make_synthetic
@@ -87,16 +90,18 @@ def demo_timings(folder: str) -> dict:
     for kind, config in (("svdmap", GeneratorConfig()), ("cafmap", CAFMapConfig())):
         columns = generator_columns(kind, ids, paths["audio"], paths["visual"], paths["label_map"])
         start = time.perf_counter()
-        summary = run_generator(kind, table, columns, config, 0, device, folder / f"{kind}.pt",
-                                folder / f"generated_{kind}.h5", None, params={})
+        seeds = ClassifyConfig().seeds
+        summary, _ = run_generator(kind, table, columns, config, seeds, device, folder / f"{kind}.pt",
+                                   folder / f"generated_{kind}.h5", params={})
         out[f"generate_{kind}_seconds"] = round(time.perf_counter() - start, 1)
-        out[f"generate_{kind}_epochs"] = summary["epochs_run"]
+        out[f"generate_{kind}_epochs"] = [s["epochs_run"] for s in summary["per_seed"].values()]
+        out[f"generate_{kind}_models"] = f"{len(seeds)} seeds x (1 + {config.cross_fit_folds} folds)"
     config = ClassifyConfig()
     start = time.perf_counter()
-    run_classify(table, paths | {"svdmap": paths["generated_svdmap"], "cafmap": paths["generated_cafmap"]},
-                 config, device)
+    for name in CLASSIFY_CONDITIONS:
+        run_condition(name, table, paths, config, device)
     out["classify_seconds"] = round(time.perf_counter() - start, 1)
-    out["classify_runs"] = f"{len(config.conditions)} conditions x {len(config.seeds)} seeds"
+    out["classify_runs"] = f"{len(CLASSIFY_CONDITIONS)} conditions x {len(config.seeds)} seeds"
     return out
 
 

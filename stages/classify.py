@@ -1,29 +1,33 @@
-"""Stage `classify`: the LSTM action classifier under every condition and seed -> metrics/classify.json."""
+"""Stages `classify_<condition>`: the LSTM action classifier of one condition, once per seed -> artifacts/classify/<condition>.h5.
 
+Usage (from dvc.yaml): python stages/classify.py <condition>
+"""
+
+import sys
 from dataclasses import asdict
 
-from vida_core.io.artifacts import clip_ids, write_json
+from vida_core.io.artifacts import clip_ids
 from vida_core.io.dataset import read_manifest
-from vida_core.learn.classify import run_classify
+from vida_core.learn.classify import run_condition, write_condition
 from vida_core.learn.conditions import condition
 from vida_core.learn.data import build_table
-from vida_core.learn.training import open_live
 from vida_core.stage import Stage
 
 
-def main() -> None:
-    stage = Stage("classify")
+def main(name: str) -> None:
+    stage = Stage(f"classify_{name}")
     config = stage.params.classify
-    paths = {name: stage.input(name) for name in
-             {"visual", "audio"}.union(*(condition(c).needs for c in config.conditions))}
+    paths = {artifact: stage.input(artifact) for artifact in {"visual", "audio", *condition(name).needs}}
     table = build_table(clip_ids(paths["visual"]), read_manifest(stage.input("manifest")), paths["audio"])
-    live = open_live("dvclive/classify")
-    metrics = run_classify(table, paths, config, stage.device, live=live, plots_dir=stage.output("classify_plots"),
-                           details_h5=stage.output("classify"), params={"classify": asdict(config)})
-    live.end()
-    write_json(stage.output("classify_metrics"), metrics)
-    stage.done({c: round(metrics[c]["top1_mean"], 3) for c in config.conditions})
+    result = run_condition(name, table, paths, config, stage.device)
+    summary = write_condition(result, table, config, stage.output(f"classify_{name}"),
+                              model_path=stage.output(f"classify_{name}_model"),
+                              confusion_json=stage.output(f"confusion_{name}"),
+                              params={"classify": asdict(config)})
+    stage.done(summary)
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/classify.py <condition>")
+    main(sys.argv[1])

@@ -1,4 +1,4 @@
-"""Stage `filter`: tag SVDMap's generated audio, keep train clips whose tags match their class -> filter.h5."""
+"""Stage `filter`: tag SVDMap's generated audio (per seed), keep train clips whose tags match their class -> filter.h5."""
 
 from dataclasses import asdict
 
@@ -20,9 +20,10 @@ def main() -> None:
     summary, per_class = run_filter(generated, tagger, dictionary, table, config, stage.output("filter"),
                                     params={"filter": asdict(config)},
                                     models={"feature_tagger": "artifacts/feature_tagger.pt"}, audio_h5=audio)
-    write_json(stage.output("filter_metrics"), summary)
-    write_json(stage.output("filter_plot"), per_class)
-    stage.done(summary)
+    write_json(stage.output("filter_summary"), summary)
+    write_json(stage.output("filter_plot"), [{"class": row["class"], "kept_percent": round(100 * row["kept_fraction"], 2)}
+                                             for row in per_class])
+    stage.done(summary["train"])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage `generate_svdmap`: LSTM from per-frame RGB+flow features to audio features -> generated_svdmap.h5, svdmap.pt."""
+"""Stage `generate_svdmap`: LSTM from per-frame RGB+flow features to audio features, per seed and cross-fitted -> generated_svdmap.h5, svdmap.pt."""
 
 from dataclasses import asdict
 
@@ -9,14 +9,15 @@ from vida_core.stage import Stage
 
 def main() -> None:
     stage = Stage("generate_svdmap")
-    config, seed = stage.params.generate_svdmap, stage.params.seed
+    config, seeds = stage.params.generate_svdmap, stage.params.classify.seeds
     table, columns, models = generator_inputs("svdmap", stage.input("manifest"), stage.input("audio"),
                                              visual_h5=stage.input("visual"))
-    summary = run_generator("svdmap", table, columns, config, seed, stage.device, stage.output("svdmap_model"),
-                            stage.output("generated_svdmap"), "dvclive/generate_svdmap",
-                            params={"seed": seed, "generate_svdmap": asdict(config)}, models=models)
-    write_json(stage.output("generate_svdmap_metrics"), summary)
-    stage.done(summary)
+    summary, losses = run_generator("svdmap", table, columns, config, seeds, stage.device,
+                                    stage.output("svdmap_model"), stage.output("generated_svdmap"),
+                                    params={"seeds": seeds, "generate_svdmap": asdict(config)}, models=models)
+    write_json(stage.output("generate_svdmap_summary"), summary)
+    write_json(stage.output("svdmap_loss_plot"), losses)
+    stage.done({"val_mse": round(summary["val_mse"], 4), "mse": summary["mse"]})
 
 
 if __name__ == "__main__":

@@ -114,12 +114,13 @@ def test_an_unknown_flow_method_names_the_known_ones():
 def test_a_new_condition_is_one_table_entry(monkeypatch, tmp_path):
     from test_learn_classify import DEVICE  # the suite's device choice
     from vida_core.config import ClassifyConfig
-    from vida_core.learn.classify import run_classify
+    from vida_core.learn.classify import run_condition, write_condition
     from vida_core.learn.data import H5Column, build_table
+    from vida_core.learn.results import compare, read_condition
     from vida_core.io.artifacts import clip_ids
     from vida_core.learn.synthetic import make_synthetic
 
-    def half_real_audio(table, paths):
+    def half_real_audio(table, paths, seed):
         """Toy: real audio for every other clip."""
         used = table.has_audio & (np.arange(len(table)) % 2 == 0)
         return H5Column(paths["audio"], "logmel", table.clip_ids, "audio"), used
@@ -128,20 +129,22 @@ def test_a_new_condition_is_one_table_entry(monkeypatch, tmp_path):
     monkeypatch.setitem(CONDITIONS, "half_real", toy)
     paths = make_synthetic(tmp_path, clips=60, classes=2, dim=4)
     table = build_table(clip_ids(paths["visual"]), paths["manifest"], paths["audio"])
-    config = ClassifyConfig(conditions=["baseline", "half_real"], seeds=[0], hidden=8, input_proj=4,
-                            epochs=2, patience=2, batch_size=16)
-    metrics = run_classify(table, paths, config, DEVICE, params={})
-    assert "half_real" in metrics and 0 <= metrics["half_real"]["top1_mean"] <= 1
+    config = ClassifyConfig(seeds=[0], hidden=8, input_proj=4, epochs=2, patience=2, batch_size=16)
+    for name in ("baseline", "half_real"):
+        write_condition(run_condition(name, table, paths, config, DEVICE), table, config, tmp_path / f"{name}.h5")
+    details = compare({name: read_condition(name, tmp_path / f"{name}.h5") for name in ("baseline", "half_real")})
+    assert 0 <= details["conditions"]["half_real"]["top1"]["mean"] <= 1
+    assert "verdict" in details["conditions"]["half_real"]["gain"]
     # A condition in no paper table still reaches the report.
     assert ("+ half the real audio", "half_real") in report_tables(conditions_module.CONDITIONS)["other"][1]
 
 
 def test_an_unknown_condition_fails_before_training(tmp_path):
     from vida_core.config import ClassifyConfig
-    from vida_core.learn.classify import run_classify
+    from vida_core.learn.classify import run_condition
 
     with pytest.raises(ValueError, match="sound"):
-        run_classify(None, {}, ClassifyConfig(conditions=["baseline", "sound"]), "cpu")
+        run_condition("sound", None, {}, ClassifyConfig(), "cpu")
 
 
 # ----------------------------------------------------------------------------- executors

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vida_core.io.registry import ARTIFACTS
+from vida_core.io.registry import ARTIFACTS, CLASSIFY_CONDITIONS, artifact
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -65,11 +65,18 @@ def _covered(file: Path, deps: list[str]) -> bool:
     return any(rel == dep or rel.startswith(dep.rstrip("/") + "/") for dep in deps)
 
 
+def stage_script(stage: str) -> str:
+    """The script a stage runs: `python stages/<script>.py [args]` (one script may serve several stages)."""
+    words = STAGES[stage]["cmd"].split()
+    assert words[0] == "python" and words[1].startswith("stages/"), STAGES[stage]["cmd"]
+    return words[1]
+
+
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_stage_deps_cover_the_code_it_runs(stage):
     deps = STAGES[stage]["deps"]
-    script = ROOT / "stages" / f"{stage}.py"
-    assert f"stages/{stage}.py" in deps
+    script = ROOT / stage_script(stage)
+    assert stage_script(stage) in deps
     missing = sorted(f.relative_to(ROOT).as_posix() for f in code_closure(script) if not _covered(f, deps))
     assert not missing, f"dvc.yaml stage '{stage}' runs {missing} but does not list them (or their folder) as deps"
 
@@ -81,11 +88,27 @@ def test_stage_outs_match_the_registry(stage):
         for entry in STAGES[stage].get(kind, []):
             declared.add(next(iter(entry)) if isinstance(entry, dict) else entry)
     registered = {a.file for a in ARTIFACTS.values() if a.stage == stage}
-    # dvclive folders are DVC plots written by dvclive itself, not registry artifacts.
-    declared = {d for d in declared if not d.startswith("dvclive/")}
     assert declared == registered
 
 
 def test_every_registry_file_is_written_by_a_dvc_stage():
     for a in ARTIFACTS.values():
         assert a.stage in STAGES, f"{a.name} names stage {a.stage}, which dvc.yaml does not have"
+
+
+def test_one_classify_stage_per_condition_reading_what_it_needs():
+    """The conditions table, the registry and dvc.yaml agree: each condition is a stage whose
+    deps are the artifacts it reads, and no other condition's generated audio."""
+    from vida_core.learn.conditions import CONDITIONS
+
+    assert set(CLASSIFY_CONDITIONS) == set(CONDITIONS)
+    generated = {a.file for a in ARTIFACTS.values() if a.name.startswith(("generated_", "filter"))}
+    for name in CLASSIFY_CONDITIONS:
+        stage = STAGES[f"classify_{name}"]
+        assert stage["cmd"] == f"python stages/classify.py {name}"
+        needs = {artifact(n).file for n in ("visual", "audio", "manifest", *CONDITIONS[name].needs)}
+        deps = {d for d in stage["deps"] if d.startswith("artifacts/")}
+        assert deps == needs, f"classify_{name} reads {sorted(needs)} but dvc.yaml lists {sorted(deps)}"
+        assert not deps & generated - needs
+    results_deps = set(STAGES["results"]["deps"])
+    assert {artifact(f"classify_{name}").file for name in CLASSIFY_CONDITIONS} <= results_deps

@@ -108,3 +108,22 @@ def test_read_rows_any_order(tmp_path):
         ds = f.create_dataset("x", data=np.arange(100))
         for rows in (np.array([5, 3, 4]), np.array([99, 0, 50])):
             assert read_rows(ds, rows).tolist() == rows.tolist()
+
+
+def test_shuffled_batches_mix_classes_at_mit_scale(tmp_path):
+    """339 classes stored grouped by class (manifest order), 128 clips each, as in a large MiT
+    subset: a shuffled batch of 64 must hold about as many classes as a uniform draw (~58),
+    not the ~8 that shuffling blocks of neighbouring rows gives."""
+    classes, per_class, batch = 339, 128, 64
+    label = np.repeat(np.arange(classes), per_class).astype(np.float32)
+    ids = [f"c{i:06d}" for i in range(len(label))]
+    with write_h5(tmp_path / "grouped.h5", "test") as f:
+        write_strings(f, "clip_id", ids)
+        f.create_dataset("label", data=label[:, None], chunks=(4096, 1))
+    column = {"label": H5Column(tmp_path / "grouped.h5", "label", ids, "test")}
+    batches = ClipBatches(column, np.arange(len(ids)), batch, shuffle=True, seed=0)
+    distinct = [len(np.unique(b["label"].numpy())) for b in batches]
+    expected = classes * (1 - (1 - 1 / classes) ** batch)          # 58.4 for a uniform draw
+    assert np.mean(distinct[:-1]) > expected - 2 and min(distinct[:-1]) > 45
+    seen = np.concatenate([b["position"].numpy() for b in batches])
+    assert np.array_equal(np.sort(seen), np.arange(len(ids)))      # still every clip once per epoch

@@ -1,12 +1,11 @@
-"""Visual features (with a fake encoder), the report tables, and the inspection plots."""
+"""Visual features (with a fake encoder) and the inspection plots."""
 
 import h5py
 import numpy as np
 
 from vida_core.io.artifacts import read_strings, write_h5, write_strings
-from vida_core.views.inspect_learning import cosine_per_step, loss_summary, plot_generated, plot_losses
+from vida_core.views.inspect_learning import cosine_per_step, plot_generated
 from vida_core.learn.synthetic import make_synthetic
-from vida_core.views.report import PAPER_MIT_TOP1, build_report
 from vida_core.learn.visual_features import extract_visual_features, flow_to_image
 
 
@@ -55,26 +54,6 @@ def test_visual_features_encode_rgb_and_padded_flow(tmp_path):
     np.testing.assert_allclose(flow_features[2, 1], expected, rtol=1e-3)
 
 
-METRICS = {"num_classes": 8, "chance_top1": 0.125, "top5_k": 5, "test_clips": 48, "train_clips": 224,
-           "val_clips": 48, "train_no_audio": 7, "val_no_audio": 1, "test_no_audio": 2, "seeds": 3,
-           "baseline": {"top1_mean": 0.5, "top1_std": 0.02, "top5_mean": 0.9, "top5_std": 0.01,
-                        "train_clips": 224, "train_clips_with_audio": 0},
-           "svdmap": {"top1_mean": 0.55, "top1_std": 0.03, "top5_mean": 0.91, "top5_std": 0.0,
-                      "train_clips": 224, "train_clips_with_audio": 224}}
-
-
-def test_report_tables(tmp_path):
-    params = {"dataset": {"name": "demo"}, "models": {"image_encoder": "effnet-lite0"}}
-    text = build_report(METRICS, params, tmp_path / "report.md")
-    assert (tmp_path / "report.md").read_text() == text
-    assert "## Table 1" in text and "## Table 2" in text
-    assert "| vision only | n/a | 50.0 ± 2.0 | 90.0 ± 1.0 | 0 of 224 |" in text
-    assert "| + SVDMap (filtered) | n/a | not run |" in text
-    assert "`demo`, 8 classes, 48 test clips (chance top-1 12.5%)" in text
-    assert "7 train, 1 val, 2 test" in text
-    assert all(v is None or isinstance(v, float) for t in PAPER_MIT_TOP1.values() for v in t.values())
-
-
 def test_inspect_plots(tmp_path):
     paths = make_synthetic(tmp_path, clips=12, classes=2, dim=4)
     sims = plot_generated("clip000000", paths["audio"], paths["generated_svdmap"], None, tmp_path / "g.png")
@@ -83,13 +62,6 @@ def test_inspect_plots(tmp_path):
     # A clip without audio (every 7th from 1) still plots.
     plot_generated("clip000001", paths["audio"], paths["generated_svdmap"], paths["generated_cafmap"],
                    tmp_path / "g1.png")
-    metrics = tmp_path / "dvclive" / "plots" / "metrics" / "baseline" / "seed0"
-    metrics.mkdir(parents=True)
-    (metrics / "val_acc.tsv").write_text("step\tval_acc\n0\t0.2\n1\t0.6\n2\t0.5\n")
-    (metrics / "train_loss.tsv").write_text("step\ttrain_loss\n0\t2.0\n1\t1.0\n2\t0.5\n")
-    summary = plot_losses(tmp_path / "dvclive", tmp_path / "losses.png")
-    assert summary == loss_summary(tmp_path / "dvclive")
-    assert summary["baseline/seed0"]["best_val_acc"] == 0.6 and summary["baseline/seed0"]["best_val_acc_epoch"] == 1
     x = np.random.default_rng(0).normal(size=(18, 128))
     assert np.allclose(cosine_per_step(x - 8, 2 * x + 1), 1.0)     # offsets and scale do not matter
     assert np.allclose(cosine_per_step(x, -x), -1.0)

@@ -197,11 +197,17 @@ class GeneratorConfig(TrainConfig):
     # directly, as in the paper). A low-rank factorisation of the LSTM's input weights that
     # makes CPU training several times faster with 2 x 1280-d features.
     input_proj: int = 256
+    # Train clips get their generated audio from one of K fold models that did not see them
+    # (0: from the model fitted on all train clips, in-sample, as the paper's recipe does).
+    cross_fit_folds: int = 5
 
 
 @dataclass
 class CAFMapConfig(GeneratorConfig):
     use_visual: bool = False  # also feed RGB+flow features (an ablation beyond the paper)
+    # Feed the condition mask as one more input channel, so the LSTM knows which steps carry a
+    # caption-derived condition and which are noise (false: noise and conditions only, the paper).
+    mask_input: bool = True
 
 
 @dataclass
@@ -215,9 +221,9 @@ class FilterConfig:
 
 @dataclass
 class ClassifyConfig(TrainConfig):
-    # Names from vida_core.learn.conditions.CONDITIONS (checked when the classifier starts).
-    conditions: list[str] = field(default_factory=lambda: [
-        "baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio"])
+    # The learning chain runs once per seed: both generators (with their cross-fitting folds),
+    # the filter and every condition's classifier; results are mean, spread and intervals over them.
+    # The conditions are one dvc.yaml stage each (classify_<name>), from vida_core.learn.conditions.
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     hidden: int = 256
     dropout: float = 0.3
@@ -238,7 +244,7 @@ class Params:
     # Motion threshold of representative frames: frame i+1 is representative when the motion
     # between sampled frames i and i+1 is >= threshold x the clip's mean motion (paper: 1.2).
     threshold: float = 1.2
-    seed: int = 0             # model initialisation, data order, CAFMap noise
+    seed: int = 0             # the feature tagger's initialisation and data order (classify.seeds drive the rest)
     device: str = "auto"      # auto | cpu | cuda
     # How per-clip work runs; both change speed, never results, so no stage lists them.
     workers: int = 2          # processes of the local executor (CPUs of a Ray started here)

@@ -35,6 +35,10 @@ class Artifact:
         return path
 
 
+# One `classify_<name>` stage per classifier condition (vida_core.learn.conditions; a test checks
+# that the two lists and dvc.yaml agree). Listed here, not imported, so the registry stays free of torch.
+CLASSIFY_CONDITIONS = ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio")
+
 _ALL = [
     Artifact("demo", "data/demo", "demo_data", ("<class>/<clip_id>.mp4", "demo_info.csv")),
     Artifact("manifest", "artifacts/manifest.csv", "manifest", ("clip_id", "path", "label", "split")),
@@ -54,22 +58,32 @@ _ALL = [
     Artifact("feature_tagger", "artifacts/feature_tagger.h5", "feature_tagger",
              ("clip_id", "teacher", "val/clip_id", "val/teacher", "val/head", "val/stretched")),
     Artifact("visual", "artifacts/visual.h5", "visual_features", ("clip_id", "rgb", "flow")),
-    Artifact("svdmap_model", "artifacts/svdmap.pt", "generate_svdmap", ("state_dict", "config", "summary")),
+    Artifact("svdmap_model", "artifacts/svdmap.pt", "generate_svdmap", ("state_dicts", "seeds", "config", "summary")),
     Artifact("generated_svdmap", "artifacts/generated_svdmap.h5", "generate_svdmap",
-             ("clip_id", "audio", "has_audio", "used_as_target")),
-    Artifact("cafmap_model", "artifacts/cafmap.pt", "generate_cafmap", ("state_dict", "config", "summary")),
+             ("clip_id", "seed<s>/audio", "seed<s>/fold", "audio", "has_audio", "used_as_target")),
+    Artifact("generate_svdmap_summary", "artifacts/generate_svdmap.json", "generate_svdmap", ("val_mse", "mse", "per_seed")),
+    Artifact("cafmap_model", "artifacts/cafmap.pt", "generate_cafmap", ("state_dicts", "seeds", "config", "summary")),
     Artifact("generated_cafmap", "artifacts/generated_cafmap.h5", "generate_cafmap",
-             ("clip_id", "audio", "has_audio", "used_as_target")),
-    Artifact("filter", "artifacts/filter.h5", "filter", ("clip_id", "topk", "iou", "keep")),
-    Artifact("classify", "artifacts/classify.h5", "classify", ("clip_id", "label", "<condition>/pred")),
+             ("clip_id", "seed<s>/audio", "seed<s>/fold", "audio", "has_audio", "used_as_target")),
+    Artifact("generate_cafmap_summary", "artifacts/generate_cafmap.json", "generate_cafmap", ("val_mse", "mse", "per_seed")),
+    Artifact("filter", "artifacts/filter.h5", "filter", ("clip_id", "seed<s>/topk", "seed<s>/iou", "seed<s>/keep")),
+    Artifact("filter_summary", "artifacts/filter.json", "filter", ("train", "per_seed_kept_fraction")),
+    *[artifact for name in CLASSIFY_CONDITIONS for artifact in (
+        Artifact(f"classify_{name}", f"artifacts/classify/{name}.h5", f"classify_{name}",
+                 ("clip_id", "label", "seeds", "logits", "val_top1", "history/seed<s>")),
+        Artifact(f"classify_{name}_model", f"artifacts/classify/{name}.pt", f"classify_{name}",
+                 ("state_dicts", "seeds", "dims", "class_names")),
+        Artifact(f"confusion_{name}", f"plots/confusion/{name}.json", f"classify_{name}", ("actual", "predicted"), "plots"),
+    )],
+    Artifact("results", "artifacts/results.json", "results", ("conditions", "generators", "filter")),
     # Kept in git (cache: false), shown by `dvc exp show` / `dvc plots show`.
-    Artifact("feature_tagger_metrics", "metrics/feature_tagger.json", "feature_tagger", ("val_head",), "metrics"),
-    Artifact("generate_svdmap_metrics", "metrics/generate_svdmap.json", "generate_svdmap", ("val_loss",), "metrics"),
-    Artifact("generate_cafmap_metrics", "metrics/generate_cafmap.json", "generate_cafmap", ("val_loss",), "metrics"),
-    Artifact("filter_metrics", "metrics/filter.json", "filter", ("train_kept_fraction",), "metrics"),
-    Artifact("classify_metrics", "metrics/classify.json", "classify", ("<condition>.top1_mean",), "metrics"),
-    Artifact("filter_plot", "plots/filter/iou_per_class.json", "filter", ("class", "mean_iou"), "plots"),
-    Artifact("classify_plots", "plots/classify", "classify", ("confusion_<condition>.json",), "plots"),
+    Artifact("feature_tagger_metrics", "metrics/feature_tagger.json", "feature_tagger", ("val_head",), "out"),
+    Artifact("results_metrics", "metrics/results.json", "results", ("<condition>", "<condition>_gain"), "metrics"),
+    Artifact("svdmap_loss_plot", "plots/generators/svdmap_loss.json", "generate_svdmap", ("epoch", "train_loss", "val_loss"), "plots"),
+    Artifact("cafmap_loss_plot", "plots/generators/cafmap_loss.json", "generate_cafmap", ("epoch", "train_loss", "val_loss"), "plots"),
+    Artifact("filter_plot", "plots/filter/keep_per_class.json", "filter", ("class", "kept_percent"), "plots"),
+    Artifact("accuracy_plot", "plots/classify/accuracy_by_epoch.json", "results", ("epoch", "<condition>"), "plots"),
+    Artifact("threshold_plot", "plots/threshold.json", "results", ("threshold", "cafmap_top1"), "plots"),
 ]
 
 ARTIFACTS: dict[str, Artifact] = {a.name: a for a in _ALL}

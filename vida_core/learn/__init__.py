@@ -1,11 +1,12 @@
 """The learning half of the pipeline: generators, filter and action classifier.
 
-    config.py      every knob with its default (params.yaml sections override them)
     data.py        streaming HDF5 batches joined by clip_id, train statistics, the clip table
-    models.py      the LSTMs: sequence regressor (generators) and sequence classifier
-    training.py    one seeded, early-stopped training loop with dvclive logging
-    generators.py  SVDMap and CAFMap: train on clips with audio, generate for every clip
+    networks.py    the LSTMs: sequence regressor (generators) and sequence classifier
+    training.py    one seeded, early-stopped training loop that returns its curves
+    generators.py  SVDMap and CAFMap per seed: cross-fitted on train clips, generate for every clip
     filtering.py   SVDMap's semantic filter (tagger top-k vs the class's dictionary labels)
-    classify.py    the classifier under each condition, mean and spread over seeds
+    conditions.py  the classifier's conditions (one classify_<name> stage each)
+    classify.py    the classifier of one condition, once per seed
+    results.py     the conditions against baseline: intervals, paired gains, verdicts
     synthetic.py   small artifacts in the pipeline's schemas, for tests and benchmarks
 """

@@ -1,25 +1,28 @@
-"""Stage `classify`: the LSTM action classifier under every condition and seed.
+"""Stages `classify_<condition>`: the LSTM action classifier of one condition, once per seed.
 
 Every condition sees the same clips, classes, splits and seeds; only the audio part of the
 per-step input differs. The conditions, and how each builds its audio input, are the table in
-`vida_core.learn.conditions`.
+`vida_core.learn.conditions`; each is a DVC stage of its own, and the `results` stage
+(`vida_core.learn.results`) compares them.
 
 Model selection (early stopping, best epoch) uses VAL accuracy only; the test split is
-evaluated once per seed, with the selected weights.
+evaluated once per seed, with the selected weights, and its logits are kept per test clip so
+that intervals and paired differences can be computed over test clips.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from vida_core.io.artifacts import atomic_path, write_h5, write_strings
 from vida_core.config import ClassifyConfig
-from vida_core.learn.conditions import CONDITIONS
+from vida_core.io.artifacts import save_torch, write_h5, write_json, write_strings
+from vida_core.learn.conditions import condition as condition_spec
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column, check_class_counts, feature_stats
 from vida_core.learn.networks import SequenceClassifier, Standardize
 from vida_core.learn.training import fit, learning_threads, seed_everything
@@ -70,16 +73,9 @@ def top_k_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
     return float((top == labels[:, None]).any(axis=1).mean())
 
 
-def spread(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single seed)."""
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
-
 def train_condition(condition: str, seed: int, table: ClipTable, columns: dict, audio_used: np.ndarray,
-                    norms: dict[str, Standardize], config: ClassifyConfig, device: torch.device,
-                    live=None) -> tuple[nn.Module, dict]:
-    """Train one classifier (one condition, one seed), selected by val accuracy."""
+                    norms: dict[str, Standardize], config: ClassifyConfig, device: torch.device):
+    """Train one classifier (one condition, one seed), selected by val accuracy -> (model, FitResult)."""
     seed_everything(seed)
     model = ConditionClassifier(norms, len(table.class_names), config).to(device)
     extras = {"label": table.label, "audio_used": audio_used}
@@ -98,87 +94,79 @@ def train_condition(condition: str, seed: int, table: ClipTable, columns: dict, 
         acc = top_k_accuracy(logits, labels, 1)
         return (acc, -loss), {"val_loss": loss, "val_acc": acc}
 
-    result = fit(model, train, loss_fn, evaluate, config, live=live, prefix=f"{condition}/seed{seed}/",
-                 desc=f"{condition} seed {seed}")
-    return model, {"best_epoch": result.best_epoch, "val_top1": result.best_metrics["val_acc"]}
+    return model, fit(model, train, loss_fn, evaluate, config, desc=f"{condition} seed {seed}")
 
 
 @learning_threads()
-def run_classify(table: ClipTable, paths: dict, config: ClassifyConfig, device: torch.device, live=None,
-                 plots_dir: str | Path | None = None, details_h5: str | Path | None = None,
-                 params: dict | None = None) -> dict:
-    """Train and test every condition x seed; return the metrics dict (metrics/classify.json)."""
-    for name in config.conditions:
-        if name not in CONDITIONS:   # an unknown name fails before any training
-            raise ValueError(f"classify.conditions has unknown {name!r}; choose from {list(CONDITIONS)}")
-    check_class_counts(table, {"train": 1, "val": 1, "test": 1}, "classify")
+def run_condition(name: str, table: ClipTable, paths: dict, config: ClassifyConfig, device: torch.device) -> dict:
+    """Train and test one condition once per seed: test logits, val accuracy and curves per seed."""
+    spec = condition_spec(name)   # an unknown name fails before any training
+    check_class_counts(table, {"train": 1, "val": 1, "test": 1}, f"classify_{name}")
     visual = {"rgb": H5Column(paths["visual"], "rgb", table.clip_ids, "visual_features"),
               "flow": H5Column(paths["visual"], "flow", table.clip_ids, "visual_features")}
     train_pos, test_pos = table.positions("train"), table.positions("test")
-    visual_norms = {name: Standardize(*feature_stats(column, train_pos)) for name, column in visual.items()}
-    num_classes = len(table.class_names)
-    k = min(TOP_K, num_classes)
-    test_labels = table.label[test_pos]
-
-    metrics = {"num_classes": num_classes, "chance_top1": 1.0 / num_classes, "top5_k": k,
-               "chance_top5": k / num_classes, "seeds": len(config.seeds),
-               **{key: value for key, value in table.counts().items()}}
-    predictions = {}
-    for condition in config.conditions:
-        spec = CONDITIONS[condition]
-        audio_column, audio_used = spec.audio(table, paths)
+    visual_norms = {key: Standardize(*feature_stats(column, train_pos)) for key, column in visual.items()}
+    result = {"condition": name, "seeds": list(config.seeds), "test_positions": test_pos,
+              "logits": [], "val_top1": [], "best_epoch": [], "epochs_run": [], "history": [],
+              "train_clips_with_audio": [], "test_clips_with_audio": [], "state_dicts": [],
+              "dims": {key: column.row_shape[-1] for key, column in visual.items()}}
+    for seed in config.seeds:
+        audio_column, audio_used = spec.audio(table, paths, seed)
         columns, norms = dict(visual), dict(visual_norms)
         if audio_column is not None:
             columns["audio"] = audio_column
             # Statistics over the train clips that have this audio at all, independent of the
             # filter's choice.
             norms["audio"] = Standardize(*feature_stats(audio_column, table.positions("train", spec.stats_clips(table))))
+            result["dims"]["audio"] = audio_column.row_shape[-1]
+        model, fitted = train_condition(name, seed, table, columns, audio_used, norms, config, device)
         tests = ClipBatches(columns, test_pos, EVAL_BATCH, extras={"label": table.label, "audio_used": audio_used})
-        runs = []
-        for seed in config.seeds:
-            model, run = train_condition(condition, seed, table, columns, audio_used, norms, config, device, live)
-            logits, positions = predict(model, tests, device)   # the one look at test, per seed
-            assert np.array_equal(positions, test_pos)
-            run.update(seed=seed, top1=top_k_accuracy(logits, test_labels, 1),
-                       top5=top_k_accuracy(logits, test_labels, k), pred=logits.argmax(1),
-                       topk=np.argsort(-logits, axis=1, kind="stable")[:, :k])
-            runs.append(run)
-        entry = {}
-        for key in ("top1", "top5", "val_top1"):
-            entry[f"{key}_mean"], entry[f"{key}_std"] = spread([r[key] for r in runs])
-        entry["train_clips"] = len(train_pos)
-        entry["train_clips_with_audio"] = int(audio_used[train_pos].sum())
-        entry["test_clips_with_audio"] = int(audio_used[test_pos].sum())
-        for seed, run in zip(config.seeds, runs):
-            entry[f"top1_seed{seed}"] = run["top1"]
-            entry[f"best_epoch_seed{seed}"] = run["best_epoch"]
-        metrics[condition] = entry
-        predictions[condition] = runs
-
-    if plots_dir is not None:
-        write_confusion_plots(plots_dir, table, test_pos, predictions)
-    if details_h5 is not None:
-        with write_h5(details_h5, "classify", params=params) as f:
-            write_strings(f, "clip_id", [table.clip_ids[i] for i in test_pos])
-            write_strings(f, "class_names", table.class_names)
-            f.create_dataset("label", data=test_labels)
-            f.create_dataset("seeds", data=np.asarray(config.seeds))
-            for condition, runs in predictions.items():
-                f.create_dataset(f"{condition}/pred", data=np.stack([r["pred"] for r in runs]))
-                f.create_dataset(f"{condition}/topk", data=np.stack([r["topk"] for r in runs]))
-            f.attrs["metrics"] = json.dumps(metrics)
-    return metrics
+        logits, positions = predict(model, tests, device)   # the one look at test, per seed
+        assert np.array_equal(positions, test_pos)
+        result["logits"].append(logits)
+        result["val_top1"].append(fitted.best_metrics["val_acc"])
+        result["best_epoch"].append(fitted.best_epoch)
+        result["epochs_run"].append(fitted.epochs_run)
+        result["history"].append([[h["epoch"], h["train_loss"], h["val_loss"], h["val_acc"]] for h in fitted.history])
+        result["train_clips_with_audio"].append(int(audio_used[train_pos].sum()))
+        result["test_clips_with_audio"].append(int(audio_used[test_pos].sum()))
+        result["state_dicts"].append({k: v.cpu() for k, v in model.state_dict().items()})
+    return result
 
 
-def write_confusion_plots(plots_dir: str | Path, table: ClipTable, test_pos: np.ndarray,
-                          predictions: dict[str, list[dict]]) -> None:
-    """plots_dir/confusion_<condition>.json: {actual, predicted} rows of all seeds (DVC's confusion template)."""
-    plots_dir = Path(plots_dir)
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    names = table.class_names
-    actual = [names[i] for i in table.label[test_pos]]
-    for condition, runs in predictions.items():
-        rows = [{"actual": a, "predicted": names[p], "seed": run["seed"]}
-                for run in runs for a, p in zip(actual, run["pred"])]
-        with atomic_path(plots_dir / f"confusion_{condition}.json") as tmp:
-            tmp.write_text(json.dumps(rows))
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_acc")
+
+
+def write_condition(result: dict, table: ClipTable, config: ClassifyConfig, out_h5: str | Path,
+                    model_path: str | Path | None = None, confusion_json: str | Path | None = None,
+                    params: dict | None = None) -> dict:
+    """One condition's outputs: per-seed test logits and curves (h5), weights (pt), confusion rows (json).
+
+    Returns the stage's closing summary (top-1 per seed).
+    """
+    test_pos = result["test_positions"]
+    labels = table.label[test_pos]
+    logits = np.stack(result["logits"]).astype(np.float32)          # [seeds, test clips, classes]
+    with write_h5(out_h5, f"classify_{result['condition']}", params=params) as f:
+        write_strings(f, "clip_id", [table.clip_ids[i] for i in test_pos])
+        write_strings(f, "class_names", table.class_names)
+        f.create_dataset("label", data=labels)
+        f.create_dataset("seeds", data=np.asarray(result["seeds"], dtype=np.int64))
+        f.create_dataset("logits", data=logits)
+        for key in ("val_top1", "best_epoch", "epochs_run", "train_clips_with_audio", "test_clips_with_audio"):
+            f.create_dataset(key, data=np.asarray(result[key]))
+        for seed, history in zip(result["seeds"], result["history"]):
+            ds = f.create_dataset(f"history/seed{seed}", data=np.asarray(history, dtype=np.float64).reshape(-1, 4))
+            ds.attrs["columns"] = json.dumps(HISTORY_COLUMNS)
+        f.attrs["condition"] = result["condition"]
+        f.attrs["counts"] = json.dumps(table.counts())
+    if model_path is not None:
+        save_torch({"condition": result["condition"], "config": asdict(config), "seeds": result["seeds"],
+                    "class_names": table.class_names, "dims": result["dims"],
+                    "state_dicts": dict(zip(result["seeds"], result["state_dicts"]))}, model_path)
+    if confusion_json is not None:
+        # {actual, predicted} rows of every seed, for DVC's confusion template.
+        names = table.class_names
+        write_json(confusion_json, [{"actual": names[a], "predicted": names[p]}
+                                    for seed_logits in logits for a, p in zip(labels, seed_logits.argmax(1))])
+    return {f"top1_seed{s}": round(top_k_accuracy(lg, labels, 1), 4) for s, lg in zip(result["seeds"], logits)}

@@ -1,10 +1,13 @@
 """Streaming features from HDF5 artifacts, joined by clip_id.
 
 Nothing here loads a whole feature file: a `ClipBatches` epoch reads `BUFFER_ROWS` rows at a
-time (as blocks of `BLOCK_ROWS` consecutive clips, which HDF5 reads fast) and cuts them into
-batches, so memory stays flat whether visual.h5 holds 300 clips or 100,000. Shuffling is
-two-level, as in WebDataset-style loaders: the order of blocks is shuffled, then rows within
-a buffer.
+time and cuts them into batches, so memory stays flat whether visual.h5 holds 300 clips or
+100,000. In table order (evaluation, generation) a buffer is `BLOCK_ROWS`-row runs of
+consecutive clips, which HDF5 reads fast. Shuffled (training), each buffer is the next
+`BUFFER_ROWS` clips of a seeded permutation of the whole split, read in file order: artifacts
+store clips grouped by class (manifest order), so shuffling blocks of neighbours would give a
+batch of 64 only ~8 of MiT's 339 classes; a uniform sample gives ~58. The rows of a buffer are
+scattered, but each is one read of its own bytes (the learning features are stored uncompressed).
 
 Artifacts come in different row orders (audio.h5 covers every manifest row, visual.h5 only
 the clips whose frames were kept), so every column is aligned to one clip list, the
@@ -104,7 +107,8 @@ class H5Column:
                                     f"run `dvc repro {stage}`.")
         with h5py.File(self.path, "r") as f:
             if name not in f:
-                raise KeyError(f"{self.path} has no dataset '{name}'; rerun `dvc repro {stage}`.")
+                made_for = f" (it was made for seeds {f['seeds'][()].tolist()})" if "seeds" in f else ""
+                raise KeyError(f"{self.path} has no dataset '{name}'{made_for}; rerun `dvc repro {stage}`.")
             self.row_shape = f[name].shape[1:]
             self.rows = aligned_rows(clip_ids, read_strings(f["clip_id"]), self.path, stage)
 
@@ -150,11 +154,15 @@ class ClipBatches(torch.utils.data.IterableDataset):
         return -(-len(self.positions) // self.batch_size)
 
     def _buffers(self) -> list[list[np.ndarray]]:
-        """Groups of blocks (each block: ascending positions); shuffled by (seed, epoch) if asked."""
-        blocks = [self.positions[i:i + BLOCK_ROWS] for i in range(0, len(self.positions), BLOCK_ROWS)]
+        """Each buffer as a list of ascending position arrays, read one array at a time.
+
+        In order: runs of BLOCK_ROWS neighbours. Shuffled by (seed, epoch): BUFFER_ROWS positions
+        of a permutation of all positions, a uniform sample however the rows are stored.
+        """
         if self.shuffle:
-            rng = np.random.default_rng([self.seed, self.epoch])
-            blocks = [blocks[i] for i in rng.permutation(len(blocks))]
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.positions)
+            return [[np.sort(order[i:i + BUFFER_ROWS])] for i in range(0, len(order), BUFFER_ROWS)]
+        blocks = [self.positions[i:i + BLOCK_ROWS] for i in range(0, len(self.positions), BLOCK_ROWS)]
         per_buffer = max(1, BUFFER_ROWS // BLOCK_ROWS)
         return [blocks[i:i + per_buffer] for i in range(0, len(blocks), per_buffer)]
 
@@ -163,7 +171,7 @@ class ClipBatches(torch.utils.data.IterableDataset):
         with open_columns(self.columns) as files:
             pieces, count = [], 0   # rows of the batch being filled; it may span buffers
             for blocks in self._buffers():
-                # Block by block: each is a short ascending run that HDF5 reads in one go.
+                # Array by array, each ascending (read_rows reads a dense run as one slice).
                 data = {name: np.concatenate([col.read(files[col.path], b) for b in blocks])
                         for name, col in self.columns.items()}
                 data["position"] = np.concatenate(blocks)
@@ -205,6 +213,11 @@ def feature_stats(column: H5Column, positions: np.ndarray, batch_size: int = 256
     mean = total / count
     var = (sq / count - mean * mean).clamp_min(0)
     return mean.float().numpy(), var.sqrt().clamp_min(min_std).float().numpy()
+
+
+def per_seed(name: str, seed: int) -> str:
+    """The dataset of one seed in an artifact that the learning chain writes once per seed."""
+    return f"seed{seed}/{name}"
 
 
 def clip_rng(seed: int, clip_id: str, *more: int) -> np.random.Generator:

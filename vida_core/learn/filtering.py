@@ -5,6 +5,10 @@ AudioSet labels; the semantic dictionary lists the AudioSet labels that go with 
 action class; their IoU decides. `keep` is computed for every clip but only used for TRAIN
 clips: it decides which generated training samples the classifier learns from, while at
 val and test every clip gets its generated audio (labels are unknown there).
+
+SVDMap's audio exists once per seed, so the filter decides once per seed (seed<s>/keep).
+The diagnostics a user tunes `filter.*` on (IoU, keep rates, per class) are computed on TRAIN
+clips only, the clips the filter acts on; val and test clips are not summarised at all.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import csv
 import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from vida_core.io.artifacts import write_h5, write_strings
 from vida_core.config import FilterConfig
-from vida_core.learn.data import ClipBatches, ClipTable, H5Column
+from vida_core.learn.data import ClipBatches, ClipTable, H5Column, per_seed
 
 TAG_BATCH = 256
 
@@ -77,78 +82,106 @@ def tag_top_k(tagger, column: H5Column, table: ClipTable, k: int) -> tuple[np.nd
     return topk, topk_score
 
 
+def generated_seeds(generated_h5: str | Path) -> list[int]:
+    with h5py.File(generated_h5, "r") as f:
+        return [int(s) for s in f["seeds"][()]]
+
+
 def run_filter(generated_h5: str | Path, tagger, dictionary: dict[str, set[int]], table: ClipTable,
                config: FilterConfig, out_h5: str | Path, params: dict, models: dict | None = None,
                audio_h5: str | Path | None = None) -> tuple[dict, list[dict]]:
-    """Tag generated audio, score IoU with the class's dictionary labels -> filter.h5.
+    """Tag each seed's generated audio, score IoU with the class's dictionary labels -> filter.h5.
 
-    With `audio_h5`, the same IoU is also measured on the real audio of the clips that have
-    it: a reference for how often the tagger and the dictionary agree at all, so a low keep
-    rate can be told apart from poor generated audio. Returns the summary (for
-    metrics/filter.json) and one row per class (for a plot).
+    With `audio_h5`, the same IoU is also measured on the real audio of the train clips that
+    have it: a reference for how often the tagger and the dictionary agree at all, so a low
+    keep rate can be told apart from poor generated audio. Returns the train-only summary
+    and one row per class (train clips, mean over seeds), for the keep-rate plot.
     """
     missing = [c for c in table.class_names if c not in dictionary]
     if missing:
         raise ValueError(f"semantic_dictionary.csv has no labels for classes {missing[:5]}; "
                          "rerun `dvc repro semantic_dictionary`.")
     labels = [dictionary[table.class_names[c]] for c in table.label]
-    topk, topk_score = tag_top_k(tagger, H5Column(generated_h5, "audio", table.clip_ids, "generate_svdmap"),
-                                 table, config.top_k)
+    seeds = generated_seeds(generated_h5)
+    train = table.split == "train"
     related = label_matcher(config.match)
-    ious = np.array([iou(top, wanted, related) for top, wanted in zip(topk, labels)], dtype=np.float32)
-    keep = ious >= config.iou_threshold
-    other = "ontology" if config.match == "exact" else "exact"  # reported beside, never used
-    other_keep = np.array([iou(top, wanted, label_matcher(other)) >= config.iou_threshold
-                           for top, wanted in zip(topk, labels)])
+    other = "ontology" if config.match == "exact" else "exact"   # reported beside, never used
+    ious, keeps, other_keeps = [], [], []
+    with write_h5(out_h5, "filter", params=params, models=models) as f:
+        write_strings(f, "clip_id", table.clip_ids)
+        write_strings(f, "class_names", table.class_names)
+        f.create_dataset("seeds", data=np.asarray(seeds, dtype=np.int64))
+        for seed in seeds:
+            column = H5Column(generated_h5, per_seed("audio", seed), table.clip_ids, "generate_svdmap")
+            topk, topk_score = tag_top_k(tagger, column, table, config.top_k)
+            seed_ious = np.array([iou(top, wanted, related) for top, wanted in zip(topk, labels)], dtype=np.float32)
+            keep = seed_ious >= config.iou_threshold
+            other_keeps.append([iou(top, wanted, label_matcher(other)) >= config.iou_threshold
+                                for top, wanted in zip(topk, labels)])
+            f.create_dataset(per_seed("topk", seed), data=topk)
+            f.create_dataset(per_seed("topk_score", seed), data=topk_score)
+            f.create_dataset(per_seed("iou", seed), data=seed_ious)
+            f.create_dataset(per_seed("keep", seed), data=keep)   # used for train clips only
+            ious.append(seed_ious)
+            keeps.append(keep)
+        for name in ("topk", "iou", "keep"):   # the first seed's, under the plain names
+            f[name] = h5py.SoftLink("/" + per_seed(name, seeds[0]))
+        summary, per_class = filter_diagnostics(table, np.stack(ious), np.stack(keeps), config)
+        summary["seeds"] = seeds
+        summary["match"] = config.match
+        summary["train"][f"kept_fraction_if_match_{other}"] = (
+            float(np.asarray(other_keeps)[:, train].mean()) if train.any() else 0.0)
+        if audio_h5 is not None:
+            real_topk, _ = tag_top_k(tagger, H5Column(audio_h5, "logmel", table.clip_ids, "audio"), table, config.top_k)
+            real_ious = np.array([iou(top, wanted, related) for top, wanted in zip(real_topk, labels)],
+                                 dtype=np.float32)
+            with_audio = train & table.has_audio
+            summary["train"]["real_audio_iou_mean"] = float(real_ious[with_audio].mean()) if with_audio.any() else 0.0
+            summary["train"]["real_audio_kept_fraction"] = (
+                float((real_ious[with_audio] >= config.iou_threshold).mean()) if with_audio.any() else 0.0)
+            # The reference on real audio, train clips with audio only; NaN elsewhere.
+            f.create_dataset("real_audio_iou", data=np.where(with_audio, real_ious, np.nan).astype(np.float32))
+        for key in ("mean_iou", "train_clips", "kept_fraction"):
+            f.create_dataset(f"class_{key}", data=np.array([row[key] for row in per_class]))
+        # Train clips' IoU distribution per class (all seeds): histogram over [0, 1] in 10 bins.
+        edges = np.linspace(0, 1, 11)
+        f.create_dataset("class_iou_histogram", data=np.stack(
+            [np.histogram(np.stack(ious)[:, train & (table.label == c)], edges)[0]
+             for c in range(len(table.class_names))]))
+        f.create_dataset("iou_histogram_edges", data=edges)
+        f.attrs["summary"] = json.dumps(summary)
+    return summary, per_class
 
+
+def filter_diagnostics(table: ClipTable, ious: np.ndarray, keeps: np.ndarray, config: FilterConfig) -> tuple[dict, list[dict]]:
+    """What a user tunes the filter on, over TRAIN clips only: IoU, keep rates, per class (means over seeds).
+
+    ious, keeps: [seeds, clips]. Val and test clips take no part: tuning on them would peek at
+    the clips the classifier is evaluated on.
+    """
     train = table.split == "train"
     per_class = []
     for c, name in enumerate(table.class_names):
-        in_class = table.label == c
+        rows = train & (table.label == c)
         per_class.append({
             "class": name,
-            "mean_iou": float(ious[in_class].mean()) if in_class.any() else 0.0,
-            "train_clips": int((in_class & train).sum()),
-            "train_kept": int((in_class & train & keep).sum()),
-            "kept_fraction": float(keep[in_class & train].mean()) if (in_class & train).any() else 0.0,
+            "train_clips": int(rows.sum()),
+            "mean_iou": float(ious[:, rows].mean()) if rows.any() else 0.0,
+            "kept_fraction": float(keeps[:, rows].mean()) if rows.any() else 0.0,
         })
+    kept = keeps[:, train].sum(1)
     summary = {
         "top_k": config.top_k,
         "iou_threshold": config.iou_threshold,
-        "iou_mean": float(ious.mean()),
-        "iou_mean_train": float(ious[train].mean()) if train.any() else 0.0,
-        "train_kept": int((keep & train).sum()),
-        "train_kept_fraction": float(keep[train].mean()) if train.any() else 0.0,
-        "match": config.match,
-        f"train_kept_fraction_if_match_{other}": float(other_keep[train].mean()) if train.any() else 0.0,
-        "classes_without_kept_train_clip": sum(row["train_kept"] == 0 for row in per_class),
+        "train": {   # train clips only, means over seeds
+            "iou_mean": float(ious[:, train].mean()) if train.any() else 0.0,
+            "kept": float(kept.mean()),
+            "kept_fraction": float(keeps[:, train].mean()) if train.any() else 0.0,
+            "classes_without_kept_clip": float(np.mean([
+                sum(not keeps[s, train & (table.label == c)].any() for c in range(len(table.class_names)))
+                for s in range(len(keeps))])),
+        },
+        "per_seed_kept_fraction": [float(k[train].mean()) if train.any() else 0.0 for k in keeps],
         **table.counts(),
     }
-    real_ious = None
-    if audio_h5 is not None:
-        real_topk, _ = tag_top_k(tagger, H5Column(audio_h5, "logmel", table.clip_ids, "audio"), table, config.top_k)
-        real_ious = np.array([iou(top, wanted, related) for top, wanted in zip(real_topk, labels)],
-                             dtype=np.float32)
-        with_audio = train & table.has_audio
-        summary["real_audio_iou_mean_train"] = float(real_ious[with_audio].mean()) if with_audio.any() else 0.0
-        summary["real_audio_kept_fraction_train"] = (float((real_ious[with_audio] >= config.iou_threshold).mean())
-                                                     if with_audio.any() else 0.0)
-    with write_h5(out_h5, "filter", params=params, models=models) as f:
-        write_strings(f, "clip_id", table.clip_ids)
-        f.create_dataset("topk", data=topk)
-        f.create_dataset("topk_score", data=topk_score)
-        f.create_dataset("iou", data=ious)
-        f.create_dataset("keep", data=keep)   # used for train clips only
-        if real_ious is not None:             # the reference on real audio; NaN where a clip has none
-            f.create_dataset("real_audio_iou", data=np.where(table.has_audio, real_ious, np.nan).astype(np.float32))
-        write_strings(f, "class_names", table.class_names)
-        for key in ("mean_iou", "train_clips", "train_kept", "kept_fraction"):
-            f.create_dataset(f"class_{key}", data=np.array([row[key] for row in per_class]))
-        # IoU distribution per class: histogram over [0, 1] in 10 bins, one row per class.
-        edges = np.linspace(0, 1, 11)
-        f.create_dataset("class_iou_histogram",
-                         data=np.stack([np.histogram(ious[table.label == c], edges)[0]
-                                        for c in range(len(table.class_names))]))
-        f.create_dataset("iou_histogram_edges", data=edges)
-        f.attrs["summary"] = json.dumps(summary)
     return summary, per_class

@@ -29,13 +29,17 @@ def _dataset(f: h5py.File, name: str, n: int, row_shape: tuple, dtype) -> h5py.D
 def make_synthetic(folder: str | Path, clips: int = 120, classes: int = 4, dim: int = 16,
                    dtype: str = "float32", visual_signal: float = 1.0, audio_signal: float = 1.0,
                    no_audio_every: int = 7, rejected_every: int = 0, seed: int = 0,
-                   only_features: bool = False) -> dict:
+                   only_features: bool = False, seeds: tuple[int, ...] = (0, 1, 2),
+                   order: str = "round_robin") -> dict:
     """Write manifest rows + visual/audio/label_map/generated/filter artifacts under `folder`.
 
     Every `no_audio_every`-th clip has no audio (zeros, has_audio false); every
     `rejected_every`-th clip is absent from the frame-based files (a frames reject), as in
     the real pipeline where audio.h5 covers all manifest rows and visual.h5 only kept clips.
     `only_features` writes just visual.h5 and audio.h5 (what the classifier benchmark reads).
+    Generated audio and filter decisions exist per seed in `seeds` (seed<s>/audio, seed<s>/keep),
+    as the generator and filter stages write them. `order`: "class" stores clips grouped by
+    class, as manifests list them (class, then clip), "round_robin" interleaves the classes.
     Returns {"manifest": rows, "class_names": [...], <artifact>: path}.
     """
     folder = Path(folder)
@@ -49,6 +53,9 @@ def make_synthetic(folder: str | Path, clips: int = 120, classes: int = 4, dim: 
     labels = np.arange(clips) % classes
     split_of = {0: "val", 1: "test"}
     splits = [split_of.get((i // classes) % 7, "train") for i in range(clips)]   # ~5/7 train
+    if order == "class":   # rows grouped by class, like a manifest sorted by class and clip
+        by_class = np.argsort(labels, kind="stable")
+        labels, splits = labels[by_class], [splits[i] for i in by_class]
     manifest = [{"clip_id": c, "path": f"{c}.mp4", "label": class_names[y], "split": s}
                 for c, y, s in zip(ids, labels, splits)]
     has_audio = np.arange(clips) % no_audio_every != 1 if no_audio_every else np.ones(clips, bool)
@@ -92,8 +99,11 @@ def make_synthetic(folder: str | Path, clips: int = 120, classes: int = 4, dim: 
         if not only_features:
             condition = _dataset(handles["label_map"], "condition", n, (NUM_FRAMES, NUM_MEL_BINS), np.float32)
             mask = _dataset(handles["label_map"], "condition_mask", n, (NUM_FRAMES,), bool)
-            generated = {k: _dataset(handles[k], "audio", n, (NUM_FRAMES, NUM_MEL_BINS), np.float32)
-                         for k in ("generated_svdmap", "generated_cafmap")}
+            generated = {(k, s): _dataset(handles[k], f"seed{s}/audio", n, (NUM_FRAMES, NUM_MEL_BINS), np.float32)
+                         for k in ("generated_svdmap", "generated_cafmap") for s in seeds}
+            for k in ("generated_svdmap", "generated_cafmap"):
+                handles[k]["seeds"] = np.asarray(seeds, dtype=np.int64)
+                handles[k]["audio"] = h5py.SoftLink(f"/seed{seeds[0]}/audio")
         slab = int(min(SLAB, max(16, 2**24 // (2 * NUM_FRAMES * dim))))   # ~64 MB of visual values at a time
         for s in range(0, n, slab):
             rows = slice(s, min(s + slab, n))
@@ -109,12 +119,15 @@ def make_synthetic(folder: str | Path, clips: int = 120, classes: int = 4, dim: 
             m[:, 0] = False
             mask[rows] = m
             condition[rows] = np.where(m[..., None], audio, 0.0)
-            for k in generated:
-                generated[k][rows] = audio + r.standard_normal(audio.shape).astype(np.float32)
+            for key in generated:
+                generated[key][rows] = audio + r.standard_normal(audio.shape).astype(np.float32)
     if not only_features:
         with write_h5(paths["filter"], "filter") as f:
             write_strings(f, "clip_id", kept_ids)
-            f.create_dataset("keep", data=np.arange(len(kept_ids)) % 3 != 0)
+            f["seeds"] = np.asarray(seeds, dtype=np.int64)
+            for s in seeds:
+                f.create_dataset(f"seed{s}/keep", data=(np.arange(len(kept_ids)) + s) % 3 != 0)
+            f["keep"] = h5py.SoftLink(f"/seed{seeds[0]}/keep")
     else:
         paths = {k: paths[k] for k in ("visual", "audio")}
     paths.update(manifest=manifest, class_names=class_names,

@@ -1,4 +1,4 @@
-"""One training loop for every model here: seeded, early-stopped on validation, logged with dvclive."""
+"""One training loop for every model here: seeded, early-stopped on validation, its curves returned."""
 
 from __future__ import annotations
 
@@ -44,18 +44,6 @@ def learning_threads():
         torch.set_num_threads(previous)
 
 
-def open_live(directory: str | None):
-    """A dvclive logger writing under `directory` (None: no logging, e.g. in tests).
-
-    The metrics and plots are declared in dvc.yaml by the pipeline, so dvclive writes no
-    dvc.yaml of its own and saves no experiment (`dvc exp run` does that).
-    """
-    if directory is None:
-        return None
-    from dvclive import Live
-    return Live(directory, save_dvc_exp=False, dvcyaml=False)
-
-
 @dataclass
 class FitResult:
     best_epoch: int
@@ -65,7 +53,7 @@ class FitResult:
 
 
 def fit(model: torch.nn.Module, train_batches, loss_fn: Callable, evaluate: Callable,
-        config: TrainConfig, live=None, prefix: str = "", desc: str = "train") -> FitResult:
+        config: TrainConfig, desc: str = "train") -> FitResult:
     """Train `model` in place and leave it holding the weights of its best validation epoch.
 
     loss_fn(model, batch) -> mean loss over the batch (a tensor to backpropagate).
@@ -93,10 +81,6 @@ def fit(model: torch.nn.Module, train_batches, loss_fn: Callable, evaluate: Call
             score, metrics = evaluate(model)
         metrics = {"train_loss": total / max(count, 1), **metrics}
         history.append({"epoch": epoch, **metrics})
-        if live is not None:
-            live.step = epoch
-            for name, value in metrics.items():
-                live.log_metric(prefix + name, float(value))
         progress.set_postfix({k: round(float(v), 4) for k, v in metrics.items()})
         if best_score is None or score > best_score:
             best_score, best_epoch, best_metrics = score, epoch, metrics

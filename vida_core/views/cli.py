@@ -40,14 +40,17 @@ def inspect(artifact: Path = typer.Argument(..., help="an artifact: artifacts/fr
 
 @app.command()
 def report(artifacts: Path = typer.Option(Path("artifacts"), help="the artifacts folder"),
-           metrics: Path = typer.Option(Path("metrics/classify.json"), help="the classify metrics")):
-    """Print the results table (paper layout) and write it to artifacts/report.md."""
+           results: Path = typer.Option(Path("artifacts/results.json"), help="the results stage's details")):
+    """Print the results: headline table with verdicts, paper layout, per seed, generators, filter
+    (also written to artifacts/report.md)."""
     import dataclasses
 
     from vida_core.config import load_params
     from vida_core.views.report import build_report
 
-    typer.echo(build_report(metrics, dataclasses.asdict(load_params()), artifacts / "report.md"))
+    if not results.exists():
+        raise typer.BadParameter(f"{results} does not exist; run `dvc repro results` (or `dvc repro`) first")
+    typer.echo(build_report(results, dataclasses.asdict(load_params()), artifacts / "report.md"))
 
 
 if __name__ == "__main__":

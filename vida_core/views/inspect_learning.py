@@ -1,8 +1,7 @@
-"""Looking at what the learning stages made: generated spectrograms beside the real one, loss curves."""
+"""Looking at what the learning stages made: generated spectrograms beside the real one."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import h5py
@@ -86,64 +85,3 @@ def plot_generated(clip_id: str, audio_h5, svdmap_h5, cafmap_h5, out_png: str | 
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return similarity
-
-
-def read_dvclive(dvclive_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """Every metric series dvclive logged under `dvclive_dir`: name -> [(step, value)]."""
-    root = Path(dvclive_dir) / "plots" / "metrics"
-    series = {}
-    for tsv in sorted(root.rglob("*.tsv")):
-        with open(tsv, newline="") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-        column = tsv.stem
-        series[tsv.relative_to(root).with_suffix("").as_posix()] = [(int(r["step"]), float(r[column])) for r in rows]
-    if not series:
-        raise FileNotFoundError(f"no dvclive metrics under {root}; run the training stage first")
-    return series
-
-
-def loss_summary(dvclive_dir: str | Path) -> dict:
-    """Per run: epochs run and the best value of each validation metric (min loss, max accuracy)."""
-    summary: dict[str, dict] = {}
-    for name, points in read_dvclive(dvclive_dir).items():
-        run, _, metric = name.rpartition("/")
-        entry = summary.setdefault(run or Path(dvclive_dir).name, {})
-        entry["epochs"] = max(entry.get("epochs", 0), len(points))
-        values = [v for _, v in points]
-        if metric.startswith("val_"):
-            best = max if "acc" in metric else min
-            step, value = best(points, key=lambda p: p[1])
-            entry[f"best_{metric}"] = value
-            entry[f"best_{metric}_epoch"] = step
-        else:
-            entry[f"last_{metric}"] = values[-1]
-    return summary
-
-
-def plot_losses(dvclive_dir: str | Path, out_png: str | Path) -> dict:
-    """One panel per run (e.g. a generator, or a classify condition/seed) with all its curves."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    runs: dict[str, dict] = {}
-    for name, points in read_dvclive(dvclive_dir).items():
-        run, _, metric = name.rpartition("/")
-        runs.setdefault(run or Path(dvclive_dir).name, {})[metric] = points
-    cols = min(3, len(runs))
-    rows = -(-len(runs) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
-    for ax, (run, metrics) in zip(axes.flat, runs.items()):
-        for metric, points in metrics.items():
-            steps, values = zip(*points)
-            ax.plot(steps, values, label=metric)
-        ax.set_title(run)
-        ax.set_xlabel("epoch")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(runs):]:
-        ax.axis("off")
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
-    return loss_summary(dvclive_dir)
