@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,8 +67,14 @@ def main():
     else:
         select_representative(out + "/flow.h5", out + "/representative.h5", 1.2)
     seconds = time.perf_counter() - start
+    # Stop the forkserver and wait for it: it has reaped the workers, so their CPU time lands here.
+    import multiprocessing.forkserver
+    multiprocessing.forkserver._forkserver._stop()
     usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(json.dumps({"inside": seconds, "rss_mb": usage[0].ru_maxrss / 1024, "worker_rss_mb": usage[1].ru_maxrss / 1024}))
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
+    hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")]
+    rss = int(hwm[0].split()[1]) / 1024 if hwm else usage[0].ru_maxrss / 1024
+    print(json.dumps({"inside": seconds, "cpu": cpu, "rss_mb": rss, "worker_rss_mb": usage[1].ru_maxrss / 1024}))
 
 if __name__ == "__main__":
     main()
@@ -151,6 +158,11 @@ def code_root(rev: str | None, tmp: Path) -> Path:
     return folder
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_stages(code: Path, rows_file: Path, out: Path, workers: int) -> dict[str, dict]:
     """Each stage in a fresh process on the code under `code`; wall seconds (process start to
     exit), seconds inside the process, and peak memory."""
@@ -160,13 +172,15 @@ def run_stages(code: Path, rows_file: Path, out: Path, workers: int) -> dict[str
     env = {"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin", "HOME": str(out)}
     results = {}
     for stage in STAGES:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         proc = subprocess.run([sys.executable, str(driver), stage, str(rows_file), str(out), str(workers)],
                               capture_output=True, text=True, env=env, cwd=out)
         wall = time.perf_counter() - start
         if proc.returncode:
             sys.exit(f"{stage} failed under {code}:\n{proc.stderr[-3000:]}")
-        results[stage] = {"wall": wall, **json.loads(proc.stdout.strip().splitlines()[-1])}
+        # The stage process, its forkserver and workers (process start and imports included).
+        results[stage] = {"wall": wall, "cpu_total": _children_cpu() - cpu,
+                          **json.loads(proc.stdout.strip().splitlines()[-1])}
     return results
 
 
@@ -221,30 +235,40 @@ def main() -> None:
         rates: dict[str, list[float]] = {}
         memory: dict[tuple[str, str], list[tuple[float, float]]] = {}
 
-        def note(name: str, clips: int, seconds: float) -> None:
+        cpu_per_clip: dict[str, list[float]] = {}
+
+        def note(name: str, clips: int, seconds: float, cpu: float | None = None) -> None:
             rates.setdefault(name, []).append(clips / seconds)
+            if cpu is not None:   # CPU-seconds per clip, all processes together
+                cpu_per_clip.setdefault(name, []).append(cpu / clips)
+
+        def cpu_now() -> float:
+            usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            return sum(u.ru_utime + u.ru_stime for u in usage)
 
         for round_ in range(args.rounds):
             print(f"round {round_ + 1}/{args.rounds} ...", file=sys.stderr)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_now()
             for p in listing:
                 opencv_decode(p)
-            note("plain OpenCV decode, 1 process", n, time.perf_counter() - start)
-            start = time.perf_counter()
+            note("plain OpenCV decode, 1 process", n, time.perf_counter() - start, cpu_now() - cpu)
+            start, cpu = time.perf_counter(), cpu_now()
             for p in reference:
                 reference_recipe((p, str(tmp / "ref")))
-            note("reference recipe, 1 process", len(reference), time.perf_counter() - start)
-            start = time.perf_counter()
+            note("reference recipe, 1 process", len(reference), time.perf_counter() - start, cpu_now() - cpu)
+            start, cpu = time.perf_counter(), cpu_now()
             with ProcessPoolExecutor(args.workers) as pool:
                 list(pool.map(reference_recipe, [(p, str(tmp / "ref")) for p in reference]))
-            note(f"reference recipe, {args.workers} processes", len(reference), time.perf_counter() - start)
+            note(f"reference recipe, {args.workers} processes", len(reference), time.perf_counter() - start,
+                 cpu_now() - cpu)
             for label, code in codes.items():
                 stages = run_stages(code, rows_file, tmp / f"out-{label}", args.workers)
                 for stage, r in stages.items():
-                    note(f"{label}: {stage}", n, r["wall"])
+                    note(f"{label}: {stage}", n, r["wall"], r["cpu_total"])
                     note(f"{label}: {stage} (inside the process)", n, r["inside"])
                     memory.setdefault((label, stage), []).append((r["rss_mb"], r["worker_rss_mb"]))
-                note(f"{label}: frames + audio + flow + representative", n, sum(r["wall"] for r in stages.values()))
+                note(f"{label}: frames + audio + flow + representative", n, sum(r["wall"] for r in stages.values()),
+                     sum(r["cpu_total"] for r in stages.values()))
                 note(f"{label}: together (inside the processes)", n, sum(r["inside"] for r in stages.values()))
 
     ffmpeg = "ffmpeg subprocess" if shutil.which("ffmpeg") else "PyAV (no ffmpeg here)"
@@ -257,6 +281,19 @@ def main() -> None:
     for name, values in rates.items():
         median = statistics.median(values)
         print(f"{name:<48}{spread(values):>22}   {plain / median:>6.2f}x time  {median / ref1:>8.1f}x speed")
+    # On a shared machine wall time measures the neighbours too; CPU time much less so.
+    def cores(name: str) -> int:
+        return 1 if "1 process" in name else args.workers
+
+    cpu_rates = {name: [cores(name) / c for c in values] for name, values in cpu_per_clip.items()}
+    plain_cpu = statistics.median(cpu_rates["plain OpenCV decode, 1 process"])
+    ref_cpu = statistics.median(cpu_rates["reference recipe, 1 process"])
+    print(f"\nCPU-time basis: clips/s on free cores (= cores / CPU-seconds per clip of all its processes, process "
+          f"start and pool start-up included); {args.workers} cores, 1 for the one-process baselines")
+    print(f"{'':<48}{'clips/s':>22}   vs plain decode   vs reference (1 process)")
+    for name, values in cpu_rates.items():
+        median = statistics.median(values)
+        print(f"{name:<48}{spread(values):>22}   {plain_cpu / median:>6.2f}x time  {median / ref_cpu:>8.1f}x speed")
     print("\npeak memory, MB (stage process / largest worker):")
     for label in codes:
         print("  " + label + ": " + ", ".join(
@@ -264,7 +301,8 @@ def main() -> None:
             for stage in STAGES))
     print("\ntargets: frames + audio + flow + representative >= 30 clips/s; frames time <= 1.5x plain decode")
     if args.json:
-        args.json.write_text(json.dumps({"clips_per_second": rates, "clips": n, "workers": args.workers}, indent=1))
+        args.json.write_text(json.dumps({"clips_per_second": rates, "cpu_seconds_per_clip": cpu_per_clip,
+                                         "clips": n, "workers": args.workers}, indent=1))
 
 
 if __name__ == "__main__":

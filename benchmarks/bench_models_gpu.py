@@ -35,7 +35,6 @@ import numpy as np
 import torch
 
 from vida_core import NUM_FRAMES
-from vida_core.extract.frames import FRAMES_STORAGE
 from vida_core.io.artifacts import STRING, RowWriter, encode_row, write_strings
 from vida_core.learn.visual_features import extract_visual_features
 from vida_core.models import audioset_labels, load_audio_tagger, load_captioner, load_image_encoder, resolve_device
@@ -44,6 +43,7 @@ from vida_core.models.tagger import tag_rows
 from vida_core.semantic.captions import run_captions
 
 TARGETS = {"blip": 500, "ast": 3000, "vit": 5000}
+FRAMES_STORAGE = {"compression": "lzf"}   # as the frames stage stores them (not imported: that needs PyAV and OpenCV)
 
 
 # ------------------------------------------------------------------------------- model folders
@@ -233,7 +233,7 @@ def main() -> None:
     batches = {"blip": [8, 16] if smoke else [64, 128, 256],
                "ast": [8, 16] if smoke else [128, 256, 512],
                "vit": [18, 36] if smoke else [128, 256, 512]}
-    clips = {"blip": 8 if smoke else 400, "vit": 8 if smoke else 300, "ast": 32 if smoke else 8192}
+    clips = {"blip": 8 if smoke else 400, "vit": 8 if smoke else 300, "ast": 32 if smoke else 4096}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
     header = (f"Paper models, random weights, on {name} (torch {torch.__version__}, {device}, "
               f"{'smoke sizes' if smoke else 'full sizes'})")

@@ -114,8 +114,9 @@ def bench_revision(rev: str, folder: Path, overrides: list[str], sweep: bool) ->
               "metrics": json.loads((repo / "metrics" / "classify.json").read_text()),
               "lock": yaml.safe_load((repo / "dvc.lock").read_text())}
     if sweep:
-        run(["git", "add", "-A"], repo)
-        run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-qm", "repro"], repo)
+        run(["git", "add", "-A"], repo)   # (a reproduced dvc.lock may equal the committed one: nothing to add)
+        run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "--allow-empty",
+             "-m", "repro"], repo)
         print(f"[{rev}] dvc exp run -S threshold=1.3 ...", file=sys.stderr, flush=True)
         result["sweep_total"], result["sweep_stages"] = timed_stages(DVC + ["exp", "run", "-S", "threshold=1.3"], repo)
     return result

@@ -158,3 +158,13 @@ def test_caption_cache_never_captions_a_frame_twice(tmp_path, photos):
     assert second["captioned"] == 1 and second["from_cache"] == 5 and captioner.seen == 6
     clips = __import__("json").loads((tmp_path / "c.json").read_text())["clips"]
     assert [c["frame"] for c in clips["a/1"]] == [1, 4, 7, 10]
+
+
+def test_gpu_fbank_frontend_agrees_with_the_cpu_one():
+    import torch
+
+    from vida_core.extract.logmel import fbank_torch
+
+    waves = np.random.default_rng(2).uniform(-0.5, 0.5, (2, 48000)).astype(np.float32)
+    on_device = fbank_torch(torch.from_numpy(waves)).numpy()
+    np.testing.assert_allclose(on_device, np.stack([fbank(w) for w in waves]), atol=2e-3)

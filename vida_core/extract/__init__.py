@@ -8,12 +8,18 @@ would silently reshape the real-audio condition and the generators' training set
 
 from __future__ import annotations
 
-import av
 
-from vida_core.io.decode import ClipRejected
+def __getattr__(name: str):
+    # Resolved on first use, so that `vida_core.extract.logmel` imports without PyAV or OpenCV
+    # (the AST tagger's GPU frontend uses it on machines that decode nothing).
+    if name == "DECODE_ERRORS":
+        import av
 
-# OSError: a file that vanished or can't be read (permissions, a dead network mount).
-DECODE_ERRORS = (ClipRejected, av.error.FFmpegError, OSError)
+        from vida_core.io.decode import ClipRejected
+
+        # OSError: a file that vanished or can't be read (permissions, a dead network mount).
+        return (ClipRejected, av.error.FFmpegError, OSError)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ClipError(RuntimeError):
