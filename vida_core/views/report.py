@@ -162,7 +162,7 @@ def filter_section(details: dict) -> list[str]:
     return ["## Filter (train clips only, mean over seeds)", "",
             f"top-{summary['top_k']} tags, IoU threshold {summary['iou_threshold']}: keeps "
             f"{_pct(train['kept_fraction'])} % of train clips (mean IoU {train['iou_mean']:.3f}; "
-            f"{train['classes_without_kept_clip']:g} classes keep none){real}. Per class: "
+            f"{train['classes_without_kept_clip']:.1f} of {details.get('num_classes', '?')} classes keep none){real}. Per class: "
             "`plots/filter/keep_per_class.json`, `vida inspect artifacts/filter.h5`."]
 
 
