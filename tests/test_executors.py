@@ -191,7 +191,7 @@ def test_ctrl_c_leaves_no_worker_running():
         import multiprocessing
         from test_executors import _slow_identity
         from vida_core.executors import LocalExecutor
-        for i, result in enumerate(LocalExecutor(2).map(_slow_identity, range(1000))):
+        for i, result in enumerate(LocalExecutor(2).map(_slow_identity, range(100_000))):
             if i == 2:
                 print(*[p.pid for p in multiprocessing.active_children()], flush=True)
     """)
@@ -199,8 +199,16 @@ def test_ctrl_c_leaves_no_worker_running():
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     worker_pids = [int(pid) for pid in parent.stdout.readline().split()]
     assert len(worker_pids) == 2
-    parent.send_signal(signal.SIGINT)
-    assert parent.wait(TIMEOUT_S) != 0
+    # A SIGINT that lands while Python runs a finalizer is reported and ignored ("Exception
+    # ignored in ..."), as for any program; press Ctrl-C again until it stops, as a user would.
+    deadline = time.monotonic() + TIMEOUT_S
+    while parent.poll() is None and time.monotonic() < deadline:
+        parent.send_signal(signal.SIGINT)
+        try:
+            parent.wait(1.0)
+        except subprocess.TimeoutExpired:
+            pass
+    assert parent.poll() not in (None, 0)
     deadline = time.monotonic() + 10
     while any(map(_running, worker_pids)) and time.monotonic() < deadline:
         time.sleep(0.05)
