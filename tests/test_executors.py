@@ -188,7 +188,10 @@ def _running(pid: int) -> bool:
 
 def test_ctrl_c_leaves_no_worker_running():
     code = textwrap.dedent("""
-        import multiprocessing
+        import multiprocessing, signal
+        # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT:
+        # restore Ctrl-C's usual meaning, whatever launched the tests.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from test_executors import _slow_identity
         from vida_core.executors import LocalExecutor
         for i, result in enumerate(LocalExecutor(2).map(_slow_identity, range(100_000))):
@@ -200,7 +203,7 @@ def test_ctrl_c_leaves_no_worker_running():
     worker_pids = [int(pid) for pid in parent.stdout.readline().split()]
     assert len(worker_pids) == 2
     # A SIGINT that lands while Python runs a finalizer is reported and ignored ("Exception
-    # ignored in ..."), as for any program; press Ctrl-C again until it stops, as a user would.
+    # ignored in ..."), as in any program: press Ctrl-C again until it stops, as a user would.
     deadline = time.monotonic() + TIMEOUT_S
     while parent.poll() is None and time.monotonic() < deadline:
         parent.send_signal(signal.SIGINT)
