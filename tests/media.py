@@ -105,3 +105,17 @@ def damage_packets(path: Path, kind: str, indices) -> list[float]:
             times.append(float(packets[i].pts * packets[i].time_base))
     Path(path).write_bytes(bytes(data))
     return times
+
+
+def remux(src: Path, dst: Path, keep_audio: bool = True) -> Path:
+    """Copy `src`'s video (and audio, if `keep_audio`) packets into `dst`, whose extension picks
+    the container (.mkv, .mov ...): the same pictures and sound, re-wrapped, nothing re-encoded."""
+    with av.open(str(src)) as source, av.open(str(dst), "w") as target:
+        streams = {s.index: target.add_stream_from_template(s) for s in source.streams
+                   if s.type == "video" or (keep_audio and s.type == "audio")}
+        for packet in source.demux(*[source.streams[i] for i in streams]):
+            if packet.dts is None:   # the flush packet at the end of each stream
+                continue
+            packet.stream = streams[packet.stream.index]
+            target.mux(packet)
+    return dst

@@ -117,6 +117,63 @@ def test_plots_page_has_one_figure_per_question(project):
     assert len(names) == 10, sorted(names)     # 2 losses, accuracy, keep rate, threshold, 5 confusions
 
 
+def test_predict_on_clips_without_audio_and_in_other_containers(project, tmp_path):
+    import csv
+
+    import h5py
+    import numpy as np
+    from media import remux
+
+    repo, _ = project
+    with open(repo / "artifacts" / "manifest.csv", newline="") as f:
+        test_rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
+    with h5py.File(repo / "artifacts" / "audio.h5") as f:
+        audio_ids = [s.decode() for s in f["clip_id"][()]]
+        with_audio = {c for c, has in zip(audio_ids, f["has_audio"][()]) if has}
+        real = {c: row for c, row in zip(audio_ids, f["logmel"][()])}
+    clip = next(r for r in test_rows if r["clip_id"] in with_audio)
+    silent = remux(repo / clip["path"], tmp_path / "silent.mkv", keep_audio=False)   # audio removed
+    with_sound = remux(repo / clip["path"], tmp_path / "sound.mov", keep_audio=True)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    out = tmp_path / "predicted"
+    shown = run([sys.executable, "-m", "vida_core.views.cli", "predict", silent, with_sound, broken, "--out", out], repo)
+    assert "no audio (no audio stream)" in shown and "HAS AUDIO" in shown
+    assert "broken.mp4  (clip broken)" in shown and "rejected by the frames stage" in shown
+    for name in CONDITIONS:
+        assert f"  {name} " in shown
+    with h5py.File(out / "predictions.h5") as f:
+        assert [s.decode() for s in f["clip_id"][()]] == ["silent", "sound"]
+        assert f["has_audio"][()].tolist() == [False, True]
+        assert [s.decode() for s in f["rejects/clip_id"][()]] == ["broken"]
+        for name in CONDITIONS:
+            probs = f[f"probabilities/{name}"][()]
+            assert probs.shape == (2, 4) and np.allclose(probs.sum(1), 1, atol=1e-5)
+        seeds = len(yaml.safe_load((repo / "params.yaml").read_text())["classify"]["seeds"])
+        svdmap = f["generated/svdmap"][()]
+        assert svdmap.shape == (seeds, 2, 18, 128) and f["generated/cafmap"].shape == (seeds, 2, 18, 128)
+        # Same pictures, so the same generated audio: the file's own sound is not an input.
+        assert np.allclose(svdmap[:, 0], svdmap[:, 1], atol=1e-5)
+        assert np.allclose(f["probabilities/baseline"][0], f["probabilities/baseline"][1], atol=1e-5)
+        # The real audio is used where the file has it, and only there.
+        assert not f["real_logmel"][0].any() and np.allclose(f["real_logmel"][1], real[clip["clip_id"]])
+    assert (out / "silent.png").stat().st_size > 0 and (out / "sound.png").stat().st_size > 0
+
+    # Named as the pipeline names it, a test clip gets exactly the pipeline's own test predictions.
+    out = tmp_path / "same"
+    run([sys.executable, "-m", "vida_core.views.cli", "predict", clip["path"], "--ids-from", "data/demo",
+         "--out", out, "--no-png"], repo)
+    with h5py.File(out / "predictions.h5") as f:
+        assert [s.decode() for s in f["clip_id"][()]] == [clip["clip_id"]]
+        for name in CONDITIONS:
+            with h5py.File(repo / "artifacts" / "classify" / f"{name}.h5") as c:
+                row = [s.decode() for s in c["clip_id"][()]].index(clip["clip_id"])
+                logits = c["logits"][:, row].astype(np.float64)
+            expected = np.exp(logits - logits.max(1, keepdims=True))
+            expected /= expected.sum(1, keepdims=True)
+            assert np.allclose(f[f"per_seed/{name}"][:, 0], expected, atol=1e-4), name
+
+
 def test_a_changed_clip_or_csv_reruns_exactly_the_stages_that_read_it(project, tmp_path):
     repo, _ = project
     work = tmp_path / "work"

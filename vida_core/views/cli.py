@@ -53,5 +53,36 @@ def report(artifacts: Path = typer.Option(Path("artifacts"), help="the artifacts
     typer.echo(build_report(results, dataclasses.asdict(load_params()), artifacts / "report.md"))
 
 
+@app.command()
+def predict(clips: list[Path] = typer.Argument(..., help="video files (any container FFmpeg reads), usually without audio"),
+            out: Path = typer.Option(Path("predictions"), "--out", help="where predictions.h5, the PNGs and the clips' stage files go"),
+            project: Path = typer.Option(Path("."), "--project", help="the project folder (params.yaml, artifacts/)"),
+            ids_from: Optional[Path] = typer.Option(None, "--ids-from", help="name clips by their path relative to this "
+                                                    "folder, as the pipeline does with dataset.root (default: file names)"),
+            top: int = typer.Option(5, "--top", help="actions shown per condition"),
+            png: bool = typer.Option(True, "--png/--no-png", help="draw a PNG per clip")):
+    """Recognise the action in video files with the trained chain: each condition's top actions,
+    generated audio features in <out>/predictions.h5, a PNG per clip."""
+    from vida_core.predict import PredictError, predict_clips
+    from vida_core.views.predict import format_predictions, plot_prediction
+
+    try:
+        results = predict_clips(clips, out, root=project, ids_relative_to=ids_from, top_k=top,
+                                log=lambda line: typer.echo(line, err=True))
+    except PredictError as err:
+        typer.echo(f"vida predict: {err}", err=True)
+        raise typer.Exit(2)
+    typer.echo(format_predictions(results))
+    typer.echo(f"wrote {out / 'predictions.h5'} (probabilities per condition, generated and real log-mels)")
+    if png:
+        for result in results:
+            if not result.rejected:
+                target = plot_prediction(result, out / "artifacts", out / "predictions.h5",
+                                         out / f"{result.clip_id.replace('/', '__')}.png")
+                typer.echo(f"wrote {target}")
+    if all(result.rejected for result in results):
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()
