@@ -228,6 +228,10 @@ class ToyEncoder:
             raise ValueError(f"rows must be float32, not {rows.dtype}")
         return np.stack([rows.sum(1), np.full(len(rows), len(rows)), np.full(len(rows), os.getpid())], 1)
 
+    def features_and_logits(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two outputs per call, as the embedded image encoder's."""
+        return self.encode(rows), -rows
+
 
 def load_toy_encoder(name: str, device: str = "cpu", batch_size: int = 4) -> ToyEncoder:
     return ToyEncoder(name, batch_size)
@@ -246,6 +250,8 @@ def test_a_model_pool_cuts_calls_at_the_models_batches_and_keeps_its_api(cluster
         assert np.array_equal(out[:, 0], local.encode(rows)[:, 0])          # in order
         assert out[:, 1].tolist() == [4] * 8 + [3] * 3                      # the model's own batches: 4 + 4 + 3
         assert len(set(out[:, 2])) == 2                                     # spread over both actors
+        features, logits = pool.features_and_logits(rows)                   # tuples joined element-wise
+        assert np.array_equal(features[:, 0], out[:, 0]) and np.array_equal(logits, -rows)
         with pytest.raises(ValueError, match="float32"):
             pool.encode(rows.astype(np.float64))   # the model's own error, raised here
         with pytest.raises(AttributeError, match="tag"):
@@ -280,3 +286,31 @@ def test_the_captions_stage_on_ray_actors_writes_the_local_captions(clips, clust
             captioner.close()
         outputs[executor] = (project / "captions.json").read_bytes()
     assert json.loads(outputs["local"])["clips"] and outputs["ray"] == outputs["local"]
+
+
+def test_the_visual_features_stage_on_ray_actors_writes_the_local_features(clips, cluster, tmp_path):
+    from vida_core.learn.visual_features import extract_visual_features
+    from vida_core.models import load_image_encoder
+    from vida_core.stage import Stage
+
+    _, _, rows = clips
+    extract_frames(rows, tmp_path / "frames.h5", size=64)
+    compute_flow(tmp_path / "frames.h5", tmp_path / "flow.h5", size=16)
+    arrays = {}
+    for executor in ("local", "ray"):
+        project = tmp_path / executor
+        project.mkdir()
+        (project / "params.yaml").write_text(yaml.safe_dump(
+            {"executor": executor, "device": "cpu", "ray": {"address": cluster.address, "actors": 2}}))
+        stage = Stage("visual_features", root=project)
+        runtime = stage.params.visual_features.runtime      # the default, as the stage runs it
+        encoder = stage.model(load_image_encoder, stage.params.models.image_encoder, batch_size=16, runtime=runtime)
+        extract_visual_features(tmp_path / "frames.h5", tmp_path / "flow.h5", project / "visual.h5", encoder,
+                                batch_clips=stage.call_batch(2))
+        if executor == "ray":
+            assert type(encoder).__name__ == "ModelPool"
+            encoder.close()
+        with h5py.File(project / "visual.h5") as f:
+            arrays[executor] = {name: f[name][()] for name in ("rgb", "flow", "rgb_label_index", "rgb_label_prob")}
+    for name, local in arrays["local"].items():
+        assert np.array_equal(local, arrays["ray"][name]), f"visual.h5/{name} differs between local and Ray actors"

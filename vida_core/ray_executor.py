@@ -374,18 +374,24 @@ class ModelPool:
         parts = list(self._pool.map(lambda a, piece: a.call.remote(method, piece, args, kwargs), pieces))
         for part in parts:
             _raise_failure(part, f"{method} in a Ray actor")
-        if len(parts) == 1:
-            return parts[0]
-        if isinstance(parts[0], list):
-            return [x for part in parts for x in part]
-        import numpy as np
-        return np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else _join(parts)
 
     def close(self) -> None:
         """Stop the actors now (they also stop when this process ends)."""
         for a in self._actors:
             ray.kill(a)
         self._actors = []
+
+
+def _join(parts: list):
+    """The results of a call's pieces joined in order: lists chained, arrays concatenated, and
+    tuples (e.g. `features_and_logits`) joined element by element."""
+    if isinstance(parts[0], tuple):
+        return tuple(_join([part[i] for part in parts]) for i in range(len(parts[0])))
+    if isinstance(parts[0], list):
+        return [x for part in parts for x in part]
+    import numpy as np
+    return np.concatenate(parts)
 
 
 def _raise_failure(outcome, where: str) -> None:
