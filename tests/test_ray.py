@@ -279,8 +279,10 @@ def test_the_captions_stage_on_ray_actors_writes_the_local_captions(clips, clust
         stage = Stage("captions", root=project)
         captioner = stage.model(load_captioner, stage.params.models.captioner, batch_size=2)
         assert stage.call_batch(2) == (4 if executor == "ray" else 2)
+        # captions.source: video (the default): the captioner's own geometry, frames decoded again.
         run_captions(tmp_path / "representative.h5", tmp_path / "frames.h5", project / "captions.json",
-                     captioner, stage.call_batch(2))
+                     captioner, stage.call_batch(2), video_paths={r["clip_id"]: r["path"] for r in rows},
+                     cache_path=None)
         if executor == "ray":
             assert type(captioner).__name__ == "ModelPool" and model_identity(captioner)["id"] == "effnet-lite0-labels"
             captioner.close()

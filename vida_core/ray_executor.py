@@ -315,7 +315,8 @@ class _ModelActor:
 
 
 # What a pool shows of its model: plain values that are the same in every actor.
-MIRRORED_ATTRIBUTES = ("spec", "dim", "batch_size", "missing_indices", "labels", "max_new_tokens")
+MIRRORED_ATTRIBUTES = ("spec", "dim", "batch_size", "missing_indices", "labels", "max_new_tokens",
+                       "prep")   # prep: the captioner's input geometry, for frames decoded again from video
 
 # Loaders whose calls must reach one actor whole: sentence-transformers sorts a call's texts by
 # length before batching, so cutting a call would change which texts share a padded batch.
