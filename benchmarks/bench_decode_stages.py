@@ -196,7 +196,8 @@ def find_or_make_clips(args, tmp: Path) -> list[str]:
     from vida_core.io.demo import DemoConfig, generate_demo_dataset
 
     n = args.clips or 20
-    config = DemoConfig(width=340, height=256, clips_per_class=-(-n // 8))
+    config = DemoConfig(width=340, height=256)
+    config.clips_per_class = -(-n // config.num_classes)   # every demo class
     rows = generate_demo_dataset(tmp / "clips", config, executor=make_executor("local", args.workers), progress=False)
     return [str(tmp / "clips" / r["path"]) for r in rows[:n]]
 

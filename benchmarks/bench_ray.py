@@ -52,7 +52,7 @@ from vida_core.extract.audio import _audio_of, extract_audio  # noqa: E402
 from vida_core.extract.flow import _flow_of, compute_flow  # noqa: E402
 from vida_core.extract.frames import _frames_of, extract_frames  # noqa: E402
 from vida_core.extract.representative import select_representative  # noqa: E402
-from vida_core.io.demo import DemoConfig, generate_demo_dataset  # noqa: E402
+from vida_core.io.demo import DEMO_CLASSES, DemoConfig, generate_demo_dataset  # noqa: E402
 from vida_core.ray_executor import ModelPool, RayExecutor, connect  # noqa: E402
 
 FRAME_SIZE, FLOW_SIZE, FLOW_OPTIONS = 224, 112, {"preset": "fast"}   # params.yaml defaults
@@ -87,7 +87,8 @@ def _noop(item):
 
 
 def make_clips(folder: Path, n: int) -> list[dict]:
-    config = DemoConfig(num_classes=8, clips_per_class=math.ceil(n / 8), width=340, height=256)
+    classes = len(DEMO_CLASSES)
+    config = DemoConfig(num_classes=classes, clips_per_class=math.ceil(n / classes), width=340, height=256)
     made = generate_demo_dataset(folder, config, executor=LocalExecutor(os.cpu_count() or 1))
     made = sorted(made, key=lambda r: (int(r["clip_id"].rsplit("_", 1)[1]), r["clip_id"]))[:n]  # classes mixed
     return [{"clip_id": r["clip_id"], "path": str(folder / r["path"])} for r in made]
