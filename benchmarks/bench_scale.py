@@ -14,8 +14,8 @@ For each N (default 2,000 and 20,000), in `<workdir>/clips_<N>/`:
    overrides below; the repo's `.dvc/config`, hence its cache.type, is kept), as
    tests/test_pipeline_e2e.py does.
    Overrides: `demo` with --classes classes x N/--classes clips of --width x --height px (the
-   project's own generator: real H.264 + AAC mp4, 3-4 s), `frames.size` --frames-size,
-   `flow.size` --flow-size, `workers` --workers.
+   project's own generator: real H.264 + AAC mp4, 3-4 s), `frames.resolution` --frames-size,
+   `flow.resolution` --flow-size, `workers` --workers.
    Generating costs about 0.1 CPU s a clip at 128 x 96 px. With --unique-per-class U, demo_data
    does not run: the first U clips of each class are generated (exactly the files demo_data
    makes for those indices; files already there are kept), every other index gets a hardlink
@@ -225,7 +225,7 @@ def make_project(repo: Path, clips: int, args) -> dict:
     overrides = {"workers": args.workers,
                  "demo": {"num_classes": args.classes, "clips_per_class": clips // args.classes,
                           "width": args.width, "height": args.height},
-                 "frames": {"size": args.frames_size}, "flow": {"size": args.flow_size}}
+                 "frames": {"resolution": args.frames_size}, "flow": {"resolution": args.flow_size}}
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), overrides)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = _env(repo)

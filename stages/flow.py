@@ -7,7 +7,7 @@ from vida_core.stage import Stage
 def main() -> None:
     stage = Stage("flow")
     knobs = stage.params.flow
-    summary = compute_flow(stage.input("frames"), stage.output("flow"), method=knobs.method, size=knobs.size,
+    summary = compute_flow(stage.input("frames"), stage.output("flow"), method=knobs.method, size=knobs.resolution,
                            options=knobs.options, executor=stage.executor(("vida_core.extract.flow",)),
                            params={"flow": knobs.as_params()})
     stage.done(summary)

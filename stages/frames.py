@@ -11,7 +11,7 @@ def main() -> None:
     stage = Stage("frames")
     knobs = stage.params.frames
     rows = read_manifest(stage.input("manifest"))
-    summary = extract_frames(rows, stage.output("frames"), size=knobs.size, min_duration=knobs.min_duration,
+    summary = extract_frames(rows, stage.output("frames"), size=knobs.resolution, min_duration=knobs.min_duration,
                              executor=stage.executor(("vida_core.extract.frames",)),
                              params={"frames": asdict(knobs)})
     rejects = summary.pop("rejects")

@@ -41,7 +41,9 @@ def test_the_projects_params_yaml_loads(tmp_path):
     ("frames:\n  sise: 112\n", ["sise", "section 'frames'"]),
     ("generate_svdmap:\n  hiden: 64\n", ["hiden", "generate_svdmap"]),
     ("dataset:\n  classes: 2.5\n", ["dataset.classes", "2.5"]),
-    ("frames:\n  size: big\n", ["frames.size", "'big'"]),
+    ("frames:\n  resolution: big\n", ["frames.resolution", "'big'"]),
+    ("frames:\n  size: 112\n", ["frames.size", "frames.resolution", "dvc#10296"]),
+    ("flow:\n  size: 56\n", ["flow.size", "flow.resolution"]),
     ("frames: 3\n", ["'frames' must be a section"]),
 ])
 def test_unknown_keys_and_wrong_types_name_the_key_and_section(tmp_path, text, words):

@@ -18,8 +18,8 @@ TINY = {
     "workers": 2,
     "demo": {"num_classes": 4, "clips_per_class": 6, "width": 128, "height": 96},
     "dataset": {"val_fraction": 0.2, "test_fraction": 0.2},
-    "frames": {"size": 64},
-    "flow": {"size": 32},
+    "frames": {"resolution": 64},
+    "flow": {"resolution": 32},
 }
 
 

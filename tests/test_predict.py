@@ -57,13 +57,13 @@ def test_params_changed_since_the_chain_was_trained_are_named(tmp_path):
         path = artifact(name).path(tmp_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
-    with write_h5(artifact("frames").path(tmp_path), "frames", params={"frames": {"size": 224, "min_duration": 2.5}}):
+    with write_h5(artifact("frames").path(tmp_path), "frames", params={"frames": {"resolution": 224, "min_duration": 2.5}}):
         pass
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     check_trained_chain(tmp_path, load_params(tmp_path / "params.yaml"))   # same params: fine
-    params["frames"]["size"] = 112
+    params["frames"]["resolution"] = 112
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(PredictError, match=r"frames.size is 112 in params.yaml but .*frames.h5 was made with 224"):
+    with pytest.raises(PredictError, match=r"frames.resolution is 112 in params.yaml but .*frames.h5 was made with 224"):
         check_trained_chain(tmp_path, load_params(tmp_path / "params.yaml"))
     assert h5py.is_hdf5(artifact("frames").path(tmp_path))

@@ -101,7 +101,7 @@ def test_the_frames_stage_exits_non_zero_above_the_limit_and_keeps_the_artifact(
     from vida_core.io.dataset import write_manifest
     write_manifest([{"clip_id": p.stem, "path": str(p), "label": "x", "split": "train", "fingerprint": ""}
                     for p in sorted(good.parent.iterdir())], tmp_path / "artifacts" / "manifest.csv")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"workers": 1, "frames": {"size": 32}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"workers": 1, "frames": {"resolution": 32}}))
     proc = subprocess.run([sys.executable, str(ROOT / "stages" / "frames.py")], cwd=tmp_path,
                           capture_output=True, text=True)
     assert proc.returncode != 0

@@ -74,7 +74,9 @@ class DemoConfig:
 
 @dataclass
 class FramesConfig:
-    size: int = 224            # frames are resized (short side) and centre-cropped to size x size
+    # Named `resolution`, not `size`: DVC's run cache drops every key named size from its key
+    # (treeverse/dvc#10296), so a sweep of a `size` param would restore another size's outputs.
+    resolution: int = 224      # frames are resized (short side) and centre-cropped to resolution x resolution
     min_duration: float = 2.5  # seconds; shorter clips are rejected, 2.5-3 s ones hold their last frame
 
 
@@ -89,12 +91,12 @@ class FlowConfig:
     section is one of that method's own knobs, checked against the method's options dataclass
     when the flow stage starts."""
     method: str = "dis"
-    size: int = 112            # working resolution of the flow fields
+    resolution: int = 112      # working resolution of the flow fields (see FramesConfig.resolution)
     options: dict = field(default_factory=dict)   # the method's knobs, e.g. {"preset": "fast"} for DIS
 
     def as_params(self) -> dict:
         """The section as params.yaml spells it (method knobs at the top level)."""
-        return {"method": self.method, "size": self.size, **self.options}
+        return {"method": self.method, "resolution": self.resolution, **self.options}
 
 
 # -------------------------------------------------------------------------- semantic
@@ -170,7 +172,7 @@ class FeatureTaggerConfig:
 @dataclass
 class VisualFeaturesConfig:
     batch_clips: int = 8            # clips encoded together (36 images each: 18 RGB + 18 flow)
-    flow_clip_pixels: float = 16.0  # displacement (flow.h5 units: pixels at flow.size) at the ends of uint8
+    flow_clip_pixels: float = 16.0  # displacement (flow.h5 units: pixels at flow.resolution) at the ends of uint8
     dtype: str = "float16"          # storage type of visual.h5 features; halves the file
     # How the embedded EfficientNet runs on a CPU: openvino (fp32, ~4x PyTorch's stage speed,
     # cosine 0.9999999 to it) | torch (the exact fp32 PyTorch reference). GPUs always run PyTorch.
@@ -294,9 +296,19 @@ def _fits(value: Any, annotation: Any) -> bool:
     return isinstance(value, annotation)
 
 
+# Keys renamed since a release, with the new name: the error says what to write instead.
+RENAMED_KEYS = {"frames.size": "frames.resolution", "flow.size": "flow.resolution"}
+
+
 def build(cls, data: dict | None, section: str):
     """Dataclass `cls` from a params section, rejecting unknown keys and ill-typed values."""
     data = dict(data or {})
+    for name in data:
+        renamed = RENAMED_KEYS.get(f"{section}.{name}")
+        if renamed:
+            raise ConfigError(f"params.yaml: '{section}.{name}' is now '{renamed}' (DVC's run cache ignores "
+                              "params named size, treeverse/dvc#10296, so a sweep over it could restore "
+                              "another size's outputs); rename the key")
     if cls is FlowConfig:
         return _build_flow(data, section)
     hints = typing.get_type_hints(cls)
@@ -324,15 +336,15 @@ def _build_flow(data: dict, section: str) -> FlowConfig:
     # The method's own knobs are checked against its options dataclass by the flow stage, the
     # one stage that reads them, before any work (vida_core.extract.flow.compute_flow): the
     # table of methods lives with the flow code so that adding a method is one file.
-    base = build(_FlowBase, {k: v for k, v in data.items() if k in ("method", "size")}, section)
-    return FlowConfig(method=base.method, size=base.size,
-                      options={k: v for k, v in data.items() if k not in ("method", "size")})
+    base = build(_FlowBase, {k: v for k, v in data.items() if k in ("method", "resolution")}, section)
+    return FlowConfig(method=base.method, resolution=base.resolution,
+                      options={k: v for k, v in data.items() if k not in ("method", "resolution")})
 
 
 @dataclass
 class _FlowBase:
     method: str = "dis"
-    size: int = 112
+    resolution: int = 112
 
 
 def _type_name(annotation: Any) -> str:

@@ -165,7 +165,7 @@ def replay_stages(rows: list[dict], work: Path, params: Params, root: Path, log=
         return work / Path(artifact(name).file).name
 
     workers = max(1, min(params.workers, len(rows)))
-    summary = extract_frames(rows, out("frames"), size=params.frames.size, min_duration=params.frames.min_duration,
+    summary = extract_frames(rows, out("frames"), size=params.frames.resolution, min_duration=params.frames.min_duration,
                              executor=make_executor("local", workers), params={"frames": asdict(params.frames)})
     rejects = summary["rejects"]
     kept_ids = set()
@@ -177,7 +177,7 @@ def replay_stages(rows: list[dict], work: Path, params: Params, root: Path, log=
         return rejects
     extract_audio(kept, out("audio"), silence_dbfs=params.audio.silence_dbfs,
                   executor=make_executor("local", workers), params={"audio": asdict(params.audio)})
-    compute_flow(out("frames"), out("flow"), method=params.flow.method, size=params.flow.size,
+    compute_flow(out("frames"), out("flow"), method=params.flow.method, size=params.flow.resolution,
                  options=params.flow.options, executor=make_executor("local", workers),
                  params={"flow": params.flow.as_params()})
     select_representative(out("flow"), out("representative"), params.threshold,

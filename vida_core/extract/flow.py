@@ -102,7 +102,7 @@ def _flow_of(job: tuple[np.ndarray | EncodedRow, str, int, dict]):
     if isinstance(frames, EncodedRow):     # decompressed here, in the worker, not in the reading process
         frames = decode_row(frames)
     flow = optical_flow(frames, method, size, **options)
-    # Magnitudes in pixels at the frames' resolution, whatever flow.size is.
+    # Magnitudes in pixels at the frames' resolution, whatever flow.resolution is.
     return flow.astype(np.float16), motion_magnitude(flow, frames.shape[1] / size)
 
 
