@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -298,7 +298,6 @@ def predict_clips(paths: list[str | Path], out_dir: str | Path = "predictions", 
     Writes `<out_dir>/predictions.h5` and the new clips' stage artifacts under `<out_dir>/artifacts/`.
     """
     from vida_core.device import resolve_device
-    from vida_core.learn.data import per_seed
 
     root, out_dir = Path(root), Path(out_dir)
     if not (root / "params.yaml").exists():
