@@ -72,6 +72,10 @@ def predict(clips: list[Path] = typer.Argument(..., help="video files (any conta
     except PredictError as err:
         typer.echo(f"vida predict: {err}", err=True)
         raise typer.Exit(2)
+    import h5py
+    with h5py.File(out / "predictions.h5", "r") as f:
+        classes = [c.decode() for c in f["class_names"][()]]
+    typer.echo(f"The trained chain knows {len(classes)} actions: {', '.join(classes)}.\n")
     typer.echo(format_predictions(results))
     typer.echo(f"wrote {out / 'predictions.h5'} (probabilities per condition, generated and real log-mels)")
     if png:
