@@ -39,18 +39,23 @@ class BagOfWords:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
-def make_inputs(folder: Path, n: int) -> None:
-    rng = np.random.default_rng(0)
-    ids = [f"c/{i:07d}" for i in range(n)]
-    masks = rng.random((n, 18)) < 0.2
-    with h5py.File(folder / "rep.h5", "w") as f:
-        f["clip_id"], f["mask"] = np.array(ids, dtype=object), masks
+def write_captions_and_bank(folder: Path, ids: list[str], masks: np.ndarray, rng: np.random.Generator) -> None:
+    """captions.json (one nearly unique caption per representative frame) and a random label bank."""
     clips = {cid: [{"frame": int(k), "caption": f"a photo of a {WORDS[rng.integers(len(WORDS))]} "
                     f"or a {WORDS[rng.integers(len(WORDS))]} {rng.integers(1000)}"}
                    for k in np.flatnonzero(m)] for cid, m in zip(ids, masks)}
     (folder / "captions.json").write_text(json.dumps({"model": {}, "clips": clips}))
     with h5py.File(folder / "bank.h5", "w") as f:
         f["mean"] = rng.standard_normal((527, 128)).astype(np.float32)
+
+
+def make_inputs(folder: Path, n: int) -> None:
+    rng = np.random.default_rng(0)
+    ids = [f"c/{i:07d}" for i in range(n)]
+    masks = rng.random((n, 18)) < 0.2
+    with h5py.File(folder / "rep.h5", "w") as f:
+        f["clip_id"], f["mask"] = np.array(ids, dtype=object), masks
+    write_captions_and_bank(folder, ids, masks, rng)
 
 
 def run_one(folder: Path) -> None:

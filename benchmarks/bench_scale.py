@@ -254,19 +254,13 @@ def captions_job(rep_h5: str, folder: str) -> None:
     import numpy as np
 
     sys.path.insert(0, str(BENCH))
-    from bench_label_map_memory import WORDS
+    from bench_label_map_memory import write_captions_and_bank
     from vida_core.io.artifacts import read_strings
 
     folder = Path(folder)
-    rng = np.random.default_rng(0)
     with h5py.File(rep_h5, "r") as f:
         ids, masks = read_strings(f["clip_id"]), f["mask"][()]
-    clips = {cid: [{"frame": int(k), "caption": f"a photo of a {WORDS[rng.integers(len(WORDS))]} "
-                    f"or a {WORDS[rng.integers(len(WORDS))]} {rng.integers(1000)}"}
-                   for k in np.flatnonzero(m)] for cid, m in zip(ids, masks)}
-    (folder / "captions.json").write_text(json.dumps({"model": {}, "clips": clips}))
-    with h5py.File(folder / "bank.h5", "w") as f:
-        f["mean"] = rng.standard_normal((527, 128)).astype(np.float32)
+    write_captions_and_bank(folder, ids, masks, np.random.default_rng(0))
     print(json.dumps({"representative_frames": int(masks.sum()), "clips": len(ids)}))
 
 
