@@ -259,14 +259,13 @@ def write_unfiltered(table, seeds: list[int], work: Path) -> None:
         f.attrs["note"] = "new clips are never filtered: the filter decides for train clips only"
 
 
-def classify(name: str, checkpoint: Path, table, work: Path, device: torch.device) -> np.ndarray:
-    """Probabilities [seeds, clips, classes] of one condition's classifiers on the new clips."""
+def classify(name: str, ckpt: dict, table, work: Path, device: torch.device) -> np.ndarray:
+    """Probabilities [seeds, clips, classes] of one condition's classifiers (its loaded checkpoint) on the new clips."""
     from vida_core.learn.classify import ConditionClassifier, predict
     from vida_core.learn.conditions import condition
     from vida_core.learn.data import ClipBatches, H5Column
     from vida_core.learn.networks import Standardize
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     spec = condition(name)
     paths = {"visual": work / "visual.h5", "audio": work / "audio.h5"}
     paths.update({need: work / Path(artifact(need).file).name for need in spec.needs})
@@ -316,8 +315,13 @@ def predict_clips(paths: list[str | Path], out_dir: str | Path = "predictions", 
     results = {r["clip_id"]: ClipPrediction(r["clip_id"], r["path"], rejected=rejects.get(r["clip_id"], ""))
                for r in rows}
     checkpoints = {name: artifact(name).path(root) for name in TRAINED_CHAIN}
-    class_names = torch.load(checkpoints["classify_baseline_model"], map_location="cpu",
-                             weights_only=False)["class_names"]
+    classifiers = {name: torch.load(checkpoints[f"classify_{name}_model"], map_location="cpu", weights_only=False)
+                   for name in CLASSIFY_CONDITIONS}
+    class_names = list(classifiers["baseline"]["class_names"])
+    for name, ckpt in classifiers.items():
+        if list(ckpt["class_names"]) != class_names:
+            raise PredictError(f"{checkpoints[f'classify_{name}_model']} was trained on other classes than the "
+                               "baseline classifier; run `dvc repro` so every classifier is trained on the same data")
     probabilities, seeds = {}, {}
     table = None
     if len(rejects) < len(rows):
@@ -326,13 +330,8 @@ def predict_clips(paths: list[str | Path], out_dir: str | Path = "predictions", 
         for kind in ("svdmap", "cafmap"):
             seeds[kind] = generate_audio(kind, checkpoints[f"{kind}_model"], table, work, device)
         write_unfiltered(table, seeds["svdmap"], work)
-        for name in CLASSIFY_CONDITIONS:
-            path = checkpoints[f"classify_{name}_model"]
-            names = torch.load(path, map_location="cpu", weights_only=False)["class_names"]
-            if list(names) != list(class_names):
-                raise PredictError(f"{path} was trained on other classes than the baseline classifier; "
-                                   "run `dvc repro` so every classifier is trained on the same data")
-            probabilities[name] = classify(name, path, table, work, device)
+        for name, ckpt in classifiers.items():
+            probabilities[name] = classify(name, ckpt, table, work, device)
         _fill(results, table, work, probabilities, class_names, top_k)
 
     _write_predictions(out_dir / "predictions.h5", rows, results, table, work, probabilities, seeds,
