@@ -27,6 +27,7 @@ from fractions import Fraction
 import av
 import cv2
 import numpy as np
+from av.audio.plane import AudioPlane
 
 from vida_core import CLIP_SECONDS, FPS, NUM_FRAMES, SAMPLE_RATE
 
@@ -358,17 +359,39 @@ def decode_frames(path: str, size: int = 224, min_duration: float = 2.5) -> tupl
 
 class _MonoResampler:
     """Any layout and rate -> 16 kHz mono float32: FFmpeg resamples, then channels are averaged
-    (FFmpeg's own down-mix adds channels and clips 5.1 material)."""
+    (FFmpeg's own down-mix adds channels and clips 5.1 material).
+
+    FFmpeg gives packed float (channels interleaved), read as one buffer and reshaped to samples x
+    channels: PyAV finds the planes of planar audio by walking pointers until a null one, and a
+    frame of 8 or more channels has none, so reading it planar crashes the process. The channels
+    are summed in order and divided once, as `mean(axis=0)` over planar rows did: the same bits.
+    """
 
     def __init__(self):
         self.resampler = None
+        self.channels = 0
+
+    def _mono(self, frames: list[av.AudioFrame]) -> list[np.ndarray]:
+        out = []
+        for frame in frames:
+            samples = frame.to_ndarray()[0]    # packed: one plane of samples x channels values
+            if self.channels == 1:
+                out.append(samples)
+                continue
+            samples = samples.reshape(-1, self.channels)
+            mono = samples[:, 0] + samples[:, 1]
+            for c in range(2, self.channels):
+                mono += samples[:, c]
+            out.append(mono / np.float32(self.channels))
+        return out
 
     def __call__(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
         if frame is None:
-            return [out.to_ndarray().mean(axis=0) for out in self.resampler.resample(None)] if self.resampler else []
+            return self._mono(self.resampler.resample(None)) if self.resampler else []
         if self.resampler is None:
-            self.resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=SAMPLE_RATE)
-        return [out.to_ndarray().mean(axis=0) for out in self.resampler.resample(frame)]
+            self.channels = frame.layout.nb_channels
+            self.resampler = av.AudioResampler(format="flt", layout=frame.layout, rate=SAMPLE_RATE)
+        return self._mono(self.resampler.resample(frame))
 
 
 class _SkippedAudio:
@@ -421,9 +444,10 @@ def _silence(like: av.AudioFrame, start: float | None, end: float | None):
         count = frames * like.samples
     count, first = round(count), round(start * rate)
     for offset in range(0, max(count, 0), rate):   # one second at a time
-        frame = av.AudioFrame(format=like.format.name, layout=like.layout.name,
-                              samples=min(rate, count - offset))
-        for plane in frame.planes:
+        frame = av.AudioFrame(format=like.format.name, layout=like.layout, samples=min(rate, count - offset))
+        # Planes by index: `frame.planes` reads past the end of a frame of 8 or more planes.
+        for index in range(like.layout.nb_channels if like.format.is_planar else 1):
+            plane = AudioPlane(frame, index)
             plane.update(bytes(plane.buffer_size))
         frame.sample_rate, frame.time_base = rate, like.time_base
         frame.pts = round(Fraction(first + offset, rate) / like.time_base)
@@ -499,10 +523,10 @@ def decode_audio(path: str) -> tuple[np.ndarray | None, str]:
     The window is the video's (the same `clip_window`), whatever the clip's length: a clip too
     short for frames is the frames stage's reject, and its audio is still read here.
 
-    Any codec and layout FFmpeg reads (AAC, MP3, MP2, Vorbis, Opus, PCM; mono to 7.1) goes
-    through `_MonoResampler`. Samples outside the audio stream are zeros. Damaged packets are
-    skipped and their time left silent; the note then says how many and roughly how much
-    audio the window lost (a waveform with a note is still audio).
+    Any codec, layout and channel count FFmpeg reads (AAC, MP3, MP2, Vorbis, Opus, PCM; mono to
+    7.1 and beyond) goes through `_MonoResampler`. Samples outside the audio stream are zeros.
+    Damaged packets are skipped and their time left silent; the note then says how many and
+    roughly how much audio the window lost (a waveform with a note is still audio).
     """
     n = int(CLIP_SECONDS * SAMPLE_RATE)
     try:

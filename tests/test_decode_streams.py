@@ -1,0 +1,91 @@
+"""Audio of any channel count and sample rate, and (below) which streams a clip is decoded from.
+
+- Channels: 1 to 16 channels at 8 to 192 kHz mix to the same mono, never through PyAV's planar
+  `to_ndarray` (which reads past the end of a frame of 8 planes and crashed the worker).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from media import Tone, damage_packets, make_clip, write_clip
+from vida_core import SAMPLE_RATE
+from vida_core.extract.logmel import logmel_18x128, mel_bin_of_frequency
+from vida_core.io import decode
+from vida_core.io.decode import decode_audio, decode_audio_track
+
+RATES = [8000, 16000, 22050, 44100, 48000, 96000, 192000]
+
+
+# ------------------------------------------------------------------------------------- channels
+
+def _assert_last_channel_tone(waveform, note, channels, seconds=1.0, amplitude=0.8, hz=1000.0):
+    """The tone was in the last channel only: the mean mix holds it at amplitude / channels."""
+    assert note == "" and waveform.shape == (48000,)
+    sound, after = waveform[800:int(seconds * SAMPLE_RATE) - 800], waveform[int(seconds * SAMPLE_RATE) + 800:]
+    assert np.abs(sound).max() == pytest.approx(amplitude / channels, rel=0.03)
+    assert np.abs(after).max(initial=0) < 1e-3
+    steps = int(seconds * 6)
+    assert np.all(logmel_18x128(waveform)[:steps].argmax(axis=1) == mel_bin_of_frequency(hz))
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("channels, layout", [(1, "mono"), (2, "stereo"), (6, "5.1"), (8, "7.1"), (16, "16 channels")])
+def test_pcm_of_any_channel_count_and_rate_mixes_to_mono(tmp_path, channels, layout, rate):
+    """Packed 16-bit PCM in Matroska, a tone in the last channel only (the one a ninth-plane
+    read would get wrong)."""
+    tone = Tone(codec="pcm_s16le", layout=layout, rate=rate, hz=1000.0, amplitude=0.8, seconds=1.0, channel=channels - 1)
+    path = write_clip(tmp_path / "a.mkv", codec=None, tracks=(tone,))
+    assert av.open(str(path)).streams.audio[0].channels == channels
+    _assert_last_channel_tone(*decode_audio(str(path)), channels)
+
+
+@pytest.mark.parametrize("codec, suffix, layout, rate", [
+    ("pcm_s16le_planar", ".nut", "7.1", 8000), ("pcm_s16le_planar", ".nut", "16 channels", 192000),
+    ("aac", ".mp4", "7.1", 8000), ("aac", ".mp4", "7.1", 96000), ("libopus", ".mkv", "7.1", 48000),
+    ("flac", ".mkv", "7.1", 192000),
+])
+def test_planar_and_compressed_audio_of_8_or_more_channels(tmp_path, codec, suffix, layout, rate):
+    path = write_clip(tmp_path / f"a{suffix}", codec=None, tracks=(
+        Tone(codec=codec, layout=layout, rate=rate, hz=1000.0, amplitude=0.8, seconds=1.0, channel=0),))
+    waveform, note = decode_audio(str(path))
+    channels = av.AudioLayout(layout).nb_channels
+    # Lossy codecs (and their channel coupling) don't keep one channel's level exactly.
+    assert note == "" and 0.6 / channels < np.abs(waveform[800:15200]).max() < 1.0 / channels
+    assert np.all(logmel_18x128(waveform)[:6].argmax(axis=1) == mel_bin_of_frequency(1000.0))
+    assert len(decode_audio_track(str(path))) == pytest.approx(SAMPLE_RATE, abs=2048)
+
+
+def test_a_damaged_packet_of_7_1_audio_becomes_silence_of_8_planes(tmp_path):
+    path = write_clip(tmp_path / "a.mp4", codec=None, tracks=(Tone(layout="7.1", rate=48000, seconds=3.0),))
+    damage_packets(path, "audio", [40])
+    waveform, note = decode_audio(str(path))
+    assert waveform is not None and note.startswith("skipped 1 damaged audio packet")
+
+
+@pytest.mark.parametrize("format, layout", [("s16p", "16 channels"), ("fltp", "7.1"), ("s16", "16 channels")])
+def test_silence_frames_of_any_planes_mix_to_zeros(format, layout):
+    like = av.AudioFrame(format=format, layout=layout, samples=1024)
+    like.sample_rate, like.time_base, like.pts = 48000, Fraction(1, 48000), 0
+    frames = [frame for frame, _ in decode._silence(like, 0.0, 0.5)]
+    to_mono = decode._MonoResampler()
+    mono = np.concatenate([m for f in frames for m in to_mono(f)] + to_mono(None))
+    assert sum(f.samples for f in frames) == 24000 and len(mono) > 7000 and not mono.any()
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_ordinary_audio_has_the_same_bits_as_the_planar_mean(tmp_path, channels):
+    """The packed mix equals what the stage computed before (planar float from FFmpeg, then
+    `mean(axis=0)`) bit for bit, so audio.h5 of ordinary clips doesn't change."""
+    path = make_clip(tmp_path / "a.mp4", channels=channels, sample_rate=44100, audio_only=True)
+    resampler, chunks = None, []
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.audio[0]):
+            resampler = resampler or av.AudioResampler(format="fltp", layout=frame.layout.name, rate=SAMPLE_RATE)
+            chunks += [out.to_ndarray().mean(axis=0) for out in resampler.resample(frame)]
+        chunks += [out.to_ndarray().mean(axis=0) for out in resampler.resample(None)]
+    assert decode_audio_track(str(path)).tobytes() == np.concatenate(chunks).astype(np.float32).tobytes()
