@@ -1,5 +1,8 @@
-"""Audio of any channel count and sample rate, and (below) which streams a clip is decoded from.
+"""Which streams a clip is decoded from, and audio of any channel count and sample rate.
 
+- Video: the first stream that is not an attached picture (cover art), for frames, for the
+  audio window and for the captioner's frames; frames.h5 and `vida inspect` say which stream
+  was read when a file has several.
 - Channels: 1 to 16 channels at 8 to 192 kHz mix to the same mono, never through PyAV's planar
   `to_ndarray` (which reads past the end of a frame of 8 planes and crashed the worker).
 """
@@ -9,16 +12,25 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+import h5py
 import numpy as np
 import pytest
 
-from media import Tone, damage_packets, make_clip, write_clip
+from media import Tone, damage_packets, make_clip, read_index, write_clip
 from vida_core import SAMPLE_RATE
+from vida_core.extract.frames import extract_frames
 from vida_core.extract.logmel import logmel_18x128, mel_bin_of_frequency
 from vida_core.io import decode
-from vida_core.io.decode import decode_audio, decode_audio_track
+from vida_core.io.decode import ClipRejected, decode_audio, decode_audio_track, decode_frames
+from vida_core.models.image import ImagePrep
+from vida_core.semantic.frame_source import frames_at
+from vida_core.views.inspect import summarize_h5
 
 RATES = [8000, 16000, 22050, 44100, 48000, 96000, 192000]
+
+
+def _rows(*paths):
+    return [{"clip_id": p.stem, "path": str(p)} for p in paths]
 
 
 # ------------------------------------------------------------------------------------- channels
@@ -89,3 +101,37 @@ def test_ordinary_audio_has_the_same_bits_as_the_planar_mean(tmp_path, channels)
             chunks += [out.to_ndarray().mean(axis=0) for out in resampler.resample(frame)]
         chunks += [out.to_ndarray().mean(axis=0) for out in resampler.resample(None)]
     assert decode_audio_track(str(path)).tobytes() == np.concatenate(chunks).astype(np.float32).tobytes()
+
+
+# ---------------------------------------------------------------------------------------- video
+
+def test_an_attached_picture_before_the_video_is_skipped_everywhere(tmp_path):
+    cover = write_clip(tmp_path / "cover.mp4", cover=True)
+    plain = make_clip(tmp_path / "plain.mp4")
+    with av.open(str(cover)) as container:
+        assert [s.codec_context.name for s in container.streams.video] == ["mjpeg", "h264"]
+    decoded = decode_frames(str(cover), size=64)
+    frames, stamps = decoded
+    assert [read_index(f) for f in frames] == [round(t * 25) for t in stamps]
+    assert decoded.note == "video stream #1 of 2 video streams; attached picture #0 skipped"
+    assert decode_frames(str(plain), size=64).note == ""
+    # The captioner finds the same frames again.
+    found = frames_at(str(cover), stamps[[0, 9]], ImagePrep(64, 64, (0.5,) * 3, (0.5,) * 3, centre_crop=True))
+    assert [read_index(found[t]) for t in stamps[[0, 9]]] == [0, round(stamps[9] * 25)]
+
+    # frames.h5 lists the clip and stream, and `vida inspect` shows them; without such a clip
+    # there is no `notes` group (the artifact of ordinary clips is unchanged).
+    extract_frames(_rows(cover, plain), tmp_path / "frames.h5", size=32)
+    summary = summarize_h5(tmp_path / "frames.h5")
+    assert "notes: 1\n  cover: video stream #1 of 2 video streams; attached picture #0 skipped" in summary
+    extract_frames(_rows(plain), tmp_path / "plain.h5", size=32)
+    with h5py.File(tmp_path / "plain.h5") as f:
+        assert "notes" not in f
+
+
+def test_a_file_whose_only_video_is_a_picture_has_no_video_stream(tmp_path):
+    path = write_clip(tmp_path / "song.mp4", codec=None, cover=True)
+    with pytest.raises(ClipRejected, match=r"^no video stream \(only an attached picture\)$"):
+        decode_frames(str(path), size=64)
+    waveform, note = decode_audio(str(path))
+    assert waveform is not None and note == ""

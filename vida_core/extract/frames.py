@@ -23,22 +23,29 @@ FRAMES_STORAGE = {"compression": "lzf"}   # one chunk per clip, compressed in th
 
 
 def _frames_of(job: tuple[str, int, float]):
+    """(encoded frames, timestamps, "", note) of a kept clip, the note saying which video stream
+    was read when the file has several; (None, None, reason, "") of a reject."""
     path, size, min_duration = job
     try:
-        frames, stamps = decode_frames(path, size=size, min_duration=min_duration)
-        return encode_row(frames, **FRAMES_STORAGE), stamps, ""
+        decoded = decode_frames(path, size=size, min_duration=min_duration)
+        frames, stamps = decoded
+        return encode_row(frames, **FRAMES_STORAGE), stamps, "", decoded.note
     except ClipRejected as err:
-        return None, None, str(err)
+        return None, None, str(err), ""
     except DECODE_ERRORS as err:
-        return None, None, f"decode error ({err.__class__.__name__}: {err})"
+        return None, None, f"decode error ({err.__class__.__name__}: {err})", ""
     except Exception as err:
         raise clip_error("frames", path, err) from err
 
 
 def extract_frames(rows: list[dict], out_path: str | Path, size: int = 224, min_duration: float = 2.5,
                    executor=None, params: dict | None = None, workers: int = 1) -> dict:
-    """Decode 18 frames per manifest row into `frames.h5`; returns kept/rejected counts."""
-    rejected_ids, reasons = [], []
+    """Decode 18 frames per manifest row into `frames.h5`; returns kept/rejected counts.
+
+    Kept clips read from a file with several video streams are listed in `notes/clip_id` and
+    `notes/note` (which stream was read), a group written only when there is such a clip.
+    """
+    rejected_ids, reasons, noted = [], [], []
     with write_h5(out_path, "frames", params) as f:
         writer = RowWriter(f, {
             "clip_id": ((), STRING, {}),
@@ -49,17 +56,23 @@ def extract_frames(rows: list[dict], out_path: str | Path, size: int = 224, min_
         jobs = ((r["path"], size, min_duration) for r in rows)
         results = (executor or make_executor("local", workers)).map(_frames_of, jobs, total=len(rows), desc="frames")
         for row, result in zip(rows, results):
-            frames, stamps, reason = (None, None, f"decoder crashed: {result.reason}") \
+            frames, stamps, reason, note = (None, None, f"decoder crashed: {result.reason}", "") \
                 if isinstance(result, WorkerDied) else result
             if frames is None:
                 rejected_ids.append(row["clip_id"])
                 reasons.append(reason)
             else:
                 writer.append(clip_id=row["clip_id"], frames=frames, timestamps=stamps)
+                if note:
+                    noted.append((row["clip_id"], note))
         writer.flush()
         rejects = f.create_group("rejects")
         write_strings(rejects, "clip_id", rejected_ids)
         write_strings(rejects, "reason", reasons)
+        if noted:
+            notes = f.create_group("notes")
+            write_strings(notes, "clip_id", [cid for cid, _ in noted])
+            write_strings(notes, "note", [note for _, note in noted])
         f.attrs["kept"], f.attrs["rejected"] = writer.count, len(rejected_ids)
     return {"kept": writer.count, "rejected": len(rejected_ids),
             "rejects": list(zip(rejected_ids, reasons))}

@@ -8,6 +8,9 @@ clips, never a seek per frame) and agree on the window through `clip_window`:
 Frame k is the frame on screen at time start + k/6 s (the last frame whose presentation time is
 not after it), which is right for any frame rate, fractional or variable.
 
+Frames, and the window of the audio, come from the video a player shows: the first video stream
+that is not an attached picture (cover art, which files may list before the video; `main_video`).
+
 Frames are cropped from the picture as a player shows it: non-square pixels are stretched to square
 ones and the display matrix (phone rotation, mirroring) is applied. A seek is trusted only when
 decoding restarts at a clean intra frame no later than the window; otherwise the clip is decoded
@@ -266,10 +269,31 @@ def _video_frames(container, stream, lost: _LostFrames):
         lost.error = lost.error or lost.read_failed[0]
 
 
+def _is_picture(stream) -> bool:
+    """An attached picture: cover art stored as a one-frame video stream, often before the video."""
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def main_video(container):
+    """The video a player shows: the first video stream that is not an attached picture; None
+    when there is none."""
+    return next((s for s in container.streams.video if not _is_picture(s)), None)
+
+
+def _video_note(container, stream) -> str:
+    """Which video stream was read, when the file has several ('' when it has one)."""
+    videos = container.streams.video
+    if len(videos) < 2:
+        return ""
+    pictures = [f"#{s.index}" for s in videos if _is_picture(s)]
+    skipped = f"; attached picture {', '.join(pictures)} skipped" if pictures else ""
+    return f"video stream #{stream.index} of {len(videos)} video streams{skipped}"
+
+
 def _video_stream(container):
-    if not container.streams.video:
-        raise ClipRejected("no video stream")
-    stream = container.streams.video[0]
+    stream = main_video(container)
+    if stream is None:
+        raise ClipRejected("no video stream" + (" (only an attached picture)" if container.streams.video else ""))
     # One decoding thread: the per-clip stages already run one process per core, and FFmpeg's
     # frame threads then only add work (a third more CPU per clip at 340x256).
     stream.codec_context.thread_count = 1
@@ -338,21 +362,35 @@ def _sample_frames(container, stream, window: Window, size: int, min_duration: f
     return frames, stamps
 
 
-def decode_frames(path: str, size: int = 224, min_duration: float = 2.5) -> tuple[np.ndarray, np.ndarray]:
-    """The 18 frames [18, size, size, 3] uint8 RGB and their source timestamps [18] (seconds)."""
+class SampledFrames(tuple):
+    """`frames, stamps = decode_frames(...)`, and `.note`: which video stream was read when the
+    file has several ('' when it has one)."""
+
+    note: str
+
+    def __new__(cls, frames: np.ndarray, stamps: np.ndarray, note: str = ""):
+        self = super().__new__(cls, (frames, stamps))
+        self.note = note
+        return self
+
+
+def decode_frames(path: str, size: int = 224, min_duration: float = 2.5) -> SampledFrames:
+    """The 18 frames [18, size, size, 3] uint8 RGB and their source timestamps [18] (seconds),
+    from the video a player shows (`main_video`: attached pictures are skipped)."""
     with _open(path) as container:
         stream = _video_stream(container)
+        note = _video_note(container, stream)
         window = clip_window(container, stream, min_duration)
         if window.start - _stream_span(container, stream)[0] <= _SEEK_AFTER:
-            return _sample_frames(container, stream, window, size, min_duration)
+            return SampledFrames(*_sample_frames(container, stream, window, size, min_duration), note)
         container.seek(int(window.start * 1e6), backward=True)
         try:
-            return _sample_frames(container, stream, window, size, min_duration, after_seek=True)
+            return SampledFrames(*_sample_frames(container, stream, window, size, min_duration, after_seek=True), note)
         except _UnverifiedSeek:
             pass
     # The seek landed where decoding can't be trusted: decode from the start (rare).
     with _open(path) as container:
-        return _sample_frames(container, _video_stream(container), window, size, min_duration)
+        return SampledFrames(*_sample_frames(container, _video_stream(container), window, size, min_duration), note)
 
 
 # ----------------------------------------------------------------------------------------- audio
@@ -520,8 +558,9 @@ def decode_audio_track(path: str) -> np.ndarray:
 def decode_audio(path: str) -> tuple[np.ndarray | None, str]:
     """16 kHz mono float32 [48000] of the clip's 3 s window, or (None, why there is none).
 
-    The window is the video's (the same `clip_window`), whatever the clip's length: a clip too
-    short for frames is the frames stage's reject, and its audio is still read here.
+    The window is the video's (the same `clip_window` of `main_video`), whatever the clip's
+    length: a clip too short for frames is the frames stage's reject, and its audio is still
+    read here.
 
     Any codec, layout and channel count FFmpeg reads (AAC, MP3, MP2, Vorbis, Opus, PCM; mono to
     7.1 and beyond) goes through `_MonoResampler`. Samples outside the audio stream are zeros.
@@ -537,7 +576,7 @@ def decode_audio(path: str) -> tuple[np.ndarray | None, str]:
         if not container.streams.audio:
             return None, "no audio stream"
         audio = container.streams.audio[0]
-        reference = container.streams.video[0] if container.streams.video else audio
+        reference = main_video(container) or audio
         try:
             window = clip_window(container, reference, min_duration=0.0)
         except ClipRejected as err:

@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 
-from vida_core.io.decode import _ORIENTATIONS, _orientation, _pixel_aspect  # one display geometry
+from vida_core.io.decode import _ORIENTATIONS, _orientation, _pixel_aspect, main_video  # one display geometry
 
 _EPS = 1e-6
 
@@ -48,7 +48,9 @@ def frames_at(path: str, times: Sequence[float], prep) -> dict[float, np.ndarray
     wanted, found = sorted(set(float(t) for t in times)), {}
     try:
         with av.open(path) as container:
-            stream = container.streams.video[0]
+            stream = main_video(container)     # the stream frames.h5 was read from
+            if stream is None:
+                return found
             pixel_aspect = _pixel_aspect(stream)
             for packet in container.demux(stream):
                 try:

@@ -40,6 +40,10 @@ def _stage_counts(f: h5py.File) -> list[str]:
         ids, reasons = read_strings(f["rejects/clip_id"]), read_strings(f["rejects/reason"])
         lines.append(f"rejected: {len(ids)}")
         lines.extend(f"  {cid}: {why}" for cid, why in zip(ids, reasons))
+    if "notes" in f:     # frames: the video stream read in files that have several
+        ids, notes = read_strings(f["notes/clip_id"]), read_strings(f["notes/note"])
+        lines.append(f"notes: {len(ids)}")
+        lines.extend(f"  {cid}: {note}" for cid, note in zip(ids, notes))
     if "has_audio" in f:
         has = f["has_audio"][()]
         reasons = read_strings(f["audio_note"]) if "audio_note" in f else ["no real audio"] * len(has)
