@@ -3,6 +3,8 @@
 - Video: the first stream that is not an attached picture (cover art), for frames, for the
   audio window and for the captioner's frames; frames.h5 and `vida inspect` say which stream
   was read when a file has several.
+- Audio: the default track, else the first; the note names it when there are several, and a
+  silent chosen track gives way to the loudest track with sound.
 - Channels: 1 to 16 channels at 8 to 192 kHz mix to the same mono, never through PyAV's planar
   `to_ndarray` (which reads past the end of a frame of 8 planes and crashed the worker).
 """
@@ -18,9 +20,11 @@ import pytest
 
 from media import Tone, damage_packets, make_clip, read_index, write_clip
 from vida_core import SAMPLE_RATE
+from vida_core.extract.audio import extract_audio
 from vida_core.extract.frames import extract_frames
 from vida_core.extract.logmel import logmel_18x128, mel_bin_of_frequency
 from vida_core.io import decode
+from vida_core.io.artifacts import read_strings
 from vida_core.io.decode import ClipRejected, decode_audio, decode_audio_track, decode_frames
 from vida_core.models.image import ImagePrep
 from vida_core.semantic.frame_source import frames_at
@@ -31,6 +35,12 @@ RATES = [8000, 16000, 22050, 44100, 48000, 96000, 192000]
 
 def _rows(*paths):
     return [{"clip_id": p.stem, "path": str(p)} for p in paths]
+
+
+def _audio_h5(paths, tmp_path):
+    extract_audio(_rows(*paths), tmp_path / "audio.h5")
+    with h5py.File(tmp_path / "audio.h5") as f:
+        return dict(zip(read_strings(f["clip_id"]), zip(f["has_audio"][()], read_strings(f["audio_note"]))))
 
 
 # ------------------------------------------------------------------------------------- channels
@@ -135,3 +145,63 @@ def test_a_file_whose_only_video_is_a_picture_has_no_video_stream(tmp_path):
         decode_frames(str(path), size=64)
     waveform, note = decode_audio(str(path))
     assert waveform is not None and note == ""
+
+
+# ---------------------------------------------------------------------------------- audio tracks
+
+OPUS = dict(codec="libopus", layout="stereo", rate=48000)
+
+
+def test_the_default_track_is_used_and_named(tmp_path):
+    path = write_clip(tmp_path / "a.mkv", tracks=(Tone(**OPUS, hz=440.0, default=False),
+                                                  Tone(**OPUS, hz=2000.0, default=True)))
+    waveform, note = decode_audio(str(path))
+    assert note == "audio track 2 of 2 (the default)"
+    assert np.all(logmel_18x128(waveform)[1:-1].argmax(axis=1) == mel_bin_of_frequency(2000.0))
+
+
+def test_without_a_default_the_first_track_is_used(tmp_path):
+    path = write_clip(tmp_path / "a.mkv", tracks=(Tone(**OPUS, hz=440.0, default=False),
+                                                  Tone(**OPUS, hz=2000.0, default=False)))
+    waveform, note = decode_audio(str(path))
+    assert note == "audio track 1 of 2 (none is marked default)"
+    assert np.all(logmel_18x128(waveform)[1:-1].argmax(axis=1) == mel_bin_of_frequency(440.0))
+
+
+def test_a_silent_default_track_gives_way_to_the_loudest_track_with_sound(tmp_path):
+    path = write_clip(tmp_path / "a.mkv", tracks=(
+        Tone(**OPUS, amplitude=0.0, default=True), Tone(**OPUS, hz=440.0, amplitude=0.1, default=False),
+        Tone(**OPUS, hz=2000.0, amplitude=0.5, default=False)))
+    waveform, note = decode_audio(str(path))
+    assert note == "audio track 1 of 3 (the default) is digital silence: used track 3, the loudest"
+    assert np.all(logmel_18x128(waveform)[1:-1].argmax(axis=1) == mel_bin_of_frequency(2000.0))
+    has_audio, stage_note = _audio_h5([path], tmp_path)["a"]
+    assert has_audio and stage_note == note
+
+
+def test_a_default_track_with_sound_is_kept_even_if_another_is_louder(tmp_path):
+    path = write_clip(tmp_path / "a.mkv", tracks=(Tone(**OPUS, hz=440.0, amplitude=0.05, default=True),
+                                                  Tone(**OPUS, hz=2000.0, amplitude=0.5, default=False)))
+    waveform, note = decode_audio(str(path))
+    assert note == "audio track 1 of 2 (the default)"
+    assert np.all(logmel_18x128(waveform)[1:-1].argmax(axis=1) == mel_bin_of_frequency(440.0))
+
+
+def test_when_every_track_is_silent_the_note_says_so(tmp_path):
+    path = write_clip(tmp_path / "a.mkv", tracks=(Tone(**OPUS, amplitude=0.0, default=True),
+                                                  Tone(**OPUS, amplitude=0.0, default=False)))
+    has_audio, note = _audio_h5([path], tmp_path)["a"]
+    assert not has_audio
+    assert note.startswith("digital silence (peak ") and note.endswith(
+        "; audio track 1 of 2 (the default); no other track has sound")
+
+
+def test_an_unreadable_default_track_gives_way_too(tmp_path):
+    path = write_clip(tmp_path / "a.mkv", tracks=(Tone(default=True), Tone(hz=2000.0, default=False)))
+    with av.open(str(path)) as container:
+        count = sum(1 for p in container.demux(container.streams.audio[0]) if p.size)
+    damage_packets(path, "audio", range(count))
+    waveform, note = decode_audio(str(path))
+    assert note.startswith("audio track 1 of 2 (the default) is without sound (audio decode failed (")
+    assert note.endswith("): used track 2, the loudest")
+    assert np.all(logmel_18x128(waveform)[1:-1].argmax(axis=1) == mel_bin_of_frequency(2000.0))

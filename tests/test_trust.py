@@ -75,7 +75,7 @@ def test_a_code_error_in_audio_is_not_turned_into_missing_audio(tmp_path, monkey
     from vida_core.extract import audio as audio_module
 
     clip = make_clip(tmp_path / "fine.mp4", seconds=3.0)
-    monkeypatch.setattr(audio_module, "decode_audio", lambda path: [][1])
+    monkeypatch.setattr(audio_module, "decode_audio", lambda path, **kwargs: [][1])
     with pytest.raises(ClipError, match="audio: unexpected IndexError on clip"):
         extract_audio(_rows([clip]), tmp_path / "audio.h5")
 

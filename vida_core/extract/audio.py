@@ -15,7 +15,7 @@ from vida_core.executors import WorkerDied, make_executor
 from vida_core.extract import DECODE_ERRORS, clip_error
 from vida_core.extract.logmel import CLIP_SAMPLES, logmel_18x128
 from vida_core.io.artifacts import STRING, RowWriter, encode_row, write_h5
-from vida_core.io.decode import decode_audio
+from vida_core.io.decode import decode_audio, is_silent, pcm16
 
 
 # Notes of clips whose audio could not be read, as opposed to clips that have none (no audio
@@ -39,18 +39,19 @@ def _audio_of(job: tuple[str, float]):
 
 def _decoded_audio(path: str, silence_dbfs: float):
     try:
-        waveform, note = decode_audio(path)
+        waveform, note = decode_audio(path, silence_dbfs=silence_dbfs)
     except DECODE_ERRORS as err:  # keep the clip, with its audio marked missing
         waveform, note = None, f"decode error ({err.__class__.__name__}: {err})"
     except Exception as err:
         raise clip_error("audio", path, err) from err
     if waveform is None:
         return _no_audio(note)
-    pcm = np.clip(np.round(waveform * 32767), -32768, 32767).astype(np.int16)
-    peak = np.abs(pcm).max(initial=0) / 32768
-    if peak <= 10 ** (silence_dbfs / 20):
-        return pcm, np.zeros((NUM_FRAMES, NUM_MEL_BINS), np.float32), False, \
-            f"digital silence (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS <= {silence_dbfs} dBFS)"
+    pcm = pcm16(waveform)
+    if is_silent(waveform, silence_dbfs):
+        peak = np.abs(pcm).max(initial=0) / 32768
+        # The decoder's note (which of several tracks, damage) goes after the reason.
+        return pcm, np.zeros((NUM_FRAMES, NUM_MEL_BINS), np.float32), False, "; ".join(filter(None, [
+            f"digital silence (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS <= {silence_dbfs} dBFS)", note]))
     # A note here says what was repaired (e.g. damaged packets skipped), with the audio kept.
     return pcm, logmel_18x128(pcm.astype(np.float32) / 32768), True, note
 

@@ -8,8 +8,10 @@ clips, never a seek per frame) and agree on the window through `clip_window`:
 Frame k is the frame on screen at time start + k/6 s (the last frame whose presentation time is
 not after it), which is right for any frame rate, fractional or variable.
 
-Frames, and the window of the audio, come from the video a player shows: the first video stream
-that is not an attached picture (cover art, which files may list before the video; `main_video`).
+The streams are those a player uses: the first video stream that is not an attached picture
+(cover art, which files may list before the video) for frames and for the window, and the audio
+track marked default, else the first (`main_video`, `main_audio`; see `decode_audio` for a
+silent chosen track).
 
 Frames are cropped from the picture as a player shows it: non-square pixels are stretched to square
 ones and the display matrix (phone rotation, mirroring) is applied. A seek is trusted only when
@@ -532,8 +534,36 @@ def _audio_frames(container, stream, skipped: _SkippedAudio):
         skipped.read_failed_at = _frame_end(last)
 
 
+def main_audio(container):
+    """The audio track a player plays: the first marked default, else the first; None when there
+    is none."""
+    tracks = container.streams.audio
+    return next((s for s in tracks if s.disposition & av.stream.Disposition.default), tracks[0] if tracks else None)
+
+
+def _track_name(container, stream) -> str:
+    tracks = list(container.streams.audio)
+    role = "the default" if stream.disposition & av.stream.Disposition.default else "none is marked default"
+    return f"audio track {tracks.index(stream) + 1} of {len(tracks)} ({role})"
+
+
+def _joined(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def pcm16(waveform: np.ndarray) -> np.ndarray:
+    """A [-1, 1] float waveform as the 16-bit PCM audio.h5 stores."""
+    return np.clip(np.round(waveform * 32767), -32768, 32767).astype(np.int16)
+
+
+def is_silent(waveform: np.ndarray, silence_dbfs: float) -> bool:
+    """Digital silence: the waveform, as 16-bit PCM, peaks at or below `silence_dbfs`."""
+    return np.abs(pcm16(waveform)).max(initial=0) / 32768 <= 10 ** (silence_dbfs / 20)
+
+
 def decode_audio_track(path: str) -> np.ndarray:
-    """A file's whole first audio stream as 16 kHz mono float32 (for sources cut by their own labels).
+    """A file's whole audio track (`main_audio`) as 16 kHz mono float32 (for sources cut by their
+    own labels).
 
     Damaged packets are skipped and their time filled with silence, so later sounds stay in place.
     """
@@ -544,7 +574,7 @@ def decode_audio_track(path: str) -> np.ndarray:
     with _open(path) as container:
         if not container.streams.audio:
             raise ClipRejected("no audio stream")
-        for frame, real in _audio_frames(container, container.streams.audio[0], skipped):
+        for frame, real in _audio_frames(container, main_audio(container), skipped):
             chunks += to_mono(frame)
             decoded |= real
         chunks += to_mono(None)
@@ -555,7 +585,7 @@ def decode_audio_track(path: str) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32)
 
 
-def decode_audio(path: str) -> tuple[np.ndarray | None, str]:
+def decode_audio(path: str, silence_dbfs: float = -80.0) -> tuple[np.ndarray | None, str]:
     """16 kHz mono float32 [48000] of the clip's 3 s window, or (None, why there is none).
 
     The window is the video's (the same `clip_window` of `main_video`), whatever the clip's
@@ -566,8 +596,15 @@ def decode_audio(path: str) -> tuple[np.ndarray | None, str]:
     7.1 and beyond) goes through `_MonoResampler`. Samples outside the audio stream are zeros.
     Damaged packets are skipped and their time left silent; the note then says how many and
     roughly how much audio the window lost (a waveform with a note is still audio).
+
+    The track is the one a player plays (`main_audio`: the default, else the first). When the
+    file has several, the note names it ("audio track 2 of 2 (the default)"), and when its window
+    is digital silence (`silence_dbfs`, the audio stage's threshold) or unreadable while another
+    track has sound, the loudest of those (by RMS) is used instead, and the note says so: a silent
+    default beside a track with sound is a recording set-up (a muted microphone track), not a clip
+    without sound, and VIDA's `has_audio` is about the sound. With no sound in any track, the
+    chosen track's result stands and the note says the others are silent too.
     """
-    n = int(CLIP_SECONDS * SAMPLE_RATE)
     try:
         container = _open(path)
     except ClipRejected as err:
@@ -575,37 +612,61 @@ def decode_audio(path: str) -> tuple[np.ndarray | None, str]:
     with container:
         if not container.streams.audio:
             return None, "no audio stream"
-        audio = container.streams.audio[0]
+        audio = main_audio(container)
         reference = main_video(container) or audio
         try:
             window = clip_window(container, reference, min_duration=0.0)
         except ClipRejected as err:
             return None, str(err)
-        if window.start > _SEEK_AFTER:
-            container.seek(int(max(0.0, window.start - 1.0) * 1e6), backward=True)
-        to_mono = _MonoResampler()
-        skipped = _SkippedAudio()
-        out = np.zeros(n, dtype=np.float32)
-        heard = 0       # decoded samples placed in the window (not silence put in for lost ones)
-        cursor = None   # sample index (relative to the window start) of the next decoded sample
-        for frame, decoded in _audio_frames(container, audio, skipped):
-            if cursor is None:
-                t0 = float(frame.time) if frame.time is not None else 0.0
-                cursor = int(round((t0 - window.start) * SAMPLE_RATE))
-            for samples in to_mono(frame):
-                cursor, placed = _place(out, samples, cursor)
-                heard += placed if decoded else 0
-            if cursor >= n:
-                break
-        else:
-            for samples in to_mono(None):
-                cursor, placed = _place(out, samples, cursor)
-                heard += placed
-        if not heard:
-            if skipped.error is not None:
-                return None, f"audio decode failed ({_describe(skipped.error)})"
-            return None, "audio stream has no samples in the clip window"
-        return out, skipped.note(window.start, window.start + CLIP_SECONDS)
+        waveform, note = _window_audio(container, audio, window)
+        if len(container.streams.audio) == 1:
+            return waveform, note
+        name = _track_name(container, audio)
+        if waveform is not None and not is_silent(waveform, silence_dbfs):
+            return waveform, _joined(note, name)
+        others = [(i + 1, s.index) for i, s in enumerate(container.streams.audio) if s is not audio]
+    heard = []
+    for number, index in others:
+        with _open(path) as other:
+            found, found_note = _window_audio(other, other.streams[index], window)
+        if found is not None and not is_silent(found, silence_dbfs):
+            rms = float(np.sqrt(np.mean(np.square(found, dtype=np.float64))))
+            heard.append((rms, -number, found, found_note, number))
+    if not heard:
+        return waveform, _joined(note, f"{name}; no other track has sound")
+    *_, found, found_note, number = max(heard)
+    what = "digital silence" if waveform is not None else f"without sound ({note})"
+    return found, _joined(found_note, f"{name} is {what}: used track {number}, the loudest")
+
+
+def _window_audio(container, audio, window: Window) -> tuple[np.ndarray | None, str]:
+    """The 3 s window of one audio stream (see `decode_audio`)."""
+    n = int(CLIP_SECONDS * SAMPLE_RATE)
+    if window.start > _SEEK_AFTER:
+        container.seek(int(max(0.0, window.start - 1.0) * 1e6), backward=True)
+    to_mono = _MonoResampler()
+    skipped = _SkippedAudio()
+    out = np.zeros(n, dtype=np.float32)
+    heard = 0       # decoded samples placed in the window (not silence put in for lost ones)
+    cursor = None   # sample index (relative to the window start) of the next decoded sample
+    for frame, decoded in _audio_frames(container, audio, skipped):
+        if cursor is None:
+            t0 = float(frame.time) if frame.time is not None else 0.0
+            cursor = int(round((t0 - window.start) * SAMPLE_RATE))
+        for samples in to_mono(frame):
+            cursor, placed = _place(out, samples, cursor)
+            heard += placed if decoded else 0
+        if cursor >= n:
+            break
+    else:
+        for samples in to_mono(None):
+            cursor, placed = _place(out, samples, cursor)
+            heard += placed
+    if not heard:
+        if skipped.error is not None:
+            return None, f"audio decode failed ({_describe(skipped.error)})"
+        return None, "audio stream has no samples in the clip window"
+    return out, skipped.note(window.start, window.start + CLIP_SECONDS)
 
 
 def _place(out: np.ndarray, samples: np.ndarray, cursor: int) -> tuple[int, int]:
