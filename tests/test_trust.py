@@ -165,6 +165,50 @@ def test_a_stage_killed_mid_write_leaves_only_a_temporary_that_the_rerun_removes
     assert not list(tmp_path.glob(".frames.h5.*.tmp")) and (tmp_path / "frames.h5").exists()
 
 
+def _writing(path: Path) -> subprocess.Popen:
+    """A process in the middle of writing `path` through write_h5 (it waits there)."""
+    script = ("import time\n"
+              "from vida_core.io.artifacts import write_h5\n"
+              f"with write_h5({str(path)!r}, 'test') as f:\n"
+              "    f['partial'] = list(range(1000))\n"
+              "    f.flush()\n"
+              "    print('writing', flush=True)\n"
+              "    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "writing\n"
+    return proc
+
+
+def test_temporaries_of_killed_writes_are_removed_when_a_stage_or_vida_starts(tmp_path, monkeypatch):
+    """A rerun whose output DVC restores from its run cache never writes it, so no atomic_path
+    of that file removes the killed run's temporary: any stage starting (or `vida`) does."""
+    from typer.testing import CliRunner
+
+    from vida_core.io.registry import artifact
+    from vida_core.views.cli import app
+
+    (tmp_path / "params.yaml").write_text("max_reject_fraction: 0.25\n")
+    killed, running = _writing(artifact("frames").path(tmp_path)), _writing(artifact("audio").path(tmp_path))
+    try:
+        killed.kill()
+        killed.wait()
+        folder = tmp_path / "artifacts"
+        assert len(list(folder.glob(".frames.h5.*.tmp"))) == 1 and len(list(folder.glob(".audio.h5.*.tmp"))) == 1
+        Stage("flow", root=tmp_path)
+        assert not list(folder.glob(".frames.h5.*.tmp"))           # the killed writer's: removed
+        assert len(list(folder.glob(".audio.h5.*.tmp"))) == 1       # a running writer's: kept
+    finally:
+        running.kill()
+        running.wait()
+    # A dead process's temporary inside a folder artifact (the demo clips), and `vida` starting.
+    demo_tmp = artifact("demo").path(tmp_path) / "bell" / f".bell_0001.mp4.{artifacts._HOST}.{_dead_pid()}.tmp"
+    demo_tmp.parent.mkdir(parents=True)
+    demo_tmp.write_bytes(b"partial")
+    monkeypatch.chdir(tmp_path)
+    CliRunner().invoke(app, ["inspect", "artifacts/none.h5"])
+    assert not demo_tmp.exists() and not list((tmp_path / "artifacts").glob(".*.tmp"))
+
+
 # ------------------------------------------------------------------------- determinism
 
 def _per_clip_stages(clips, out: Path, workers: int):

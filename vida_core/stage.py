@@ -19,7 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 from vida_core.config import Params, load_params
-from vida_core.io.registry import artifact
+from vida_core.io.artifacts import remove_dead_temporaries
+from vida_core.io.registry import ARTIFACTS, artifact
 
 
 class TooManyRejects(RuntimeError):
@@ -40,6 +41,8 @@ class Stage:
         self.name = name
         self.root = Path(root)
         self.params: Params = load_params(self.root / params_file)
+        # Killed runs' temporaries, also of outputs DVC restored from its run cache without a write.
+        remove_dead_temporaries(a.path(self.root) for a in ARTIFACTS.values())
 
     def input(self, name: str) -> Path:
         """An upstream artifact's path; an error naming the stage that makes it when it is missing."""

@@ -18,7 +18,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -62,23 +62,51 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _remove_if_stale(tmp: Path, host: str, pid: str) -> bool:
+    """Delete a temporary written by process `pid` on `host` if it was left by a killed run: this
+    machine's whose process is gone, another machine's (shared storage) once it is a day old."""
+    try:
+        if host == _HOST and pid.isdigit():
+            stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
+        else:
+            stale = time.time() - tmp.stat().st_mtime > STALE_FOREIGN_SECONDS
+        if stale:
+            tmp.unlink()
+        return stale
+    except FileNotFoundError:   # another process cleaned it first
+        return False
+
+
 def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete temporaries of `path` left by killed runs: this machine's whose process is gone,
-    another machine's (shared storage) once they are a day old. Returns what was removed."""
+    """Delete temporaries of `path` left by killed runs (see `_remove_if_stale`). Returns what
+    was removed."""
     removed = []
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         host, _, pid = tmp.name[len(path.name) + 2:-len(".tmp")].rpartition(".")
-        try:
-            if host == _HOST and pid.isdigit():
-                stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
-            else:
-                stale = time.time() - tmp.stat().st_mtime > STALE_FOREIGN_SECONDS
-            if stale:
-                tmp.unlink()
-                removed.append(tmp)
-        except FileNotFoundError:   # another process cleaned it first
-            continue
+        if _remove_if_stale(tmp, host, pid):
+            removed.append(tmp)
     return removed
+
+
+def remove_dead_temporaries(paths: Iterable[str | Path]) -> list[Path]:
+    """Delete the temporaries of killed runs (see `_remove_if_stale`) beside any of `paths`, and
+    inside those that are folders. For stage start-up: a rerun whose output DVC restores from its
+    run cache writes nothing, so `atomic_path` never gets to remove that output's temporary."""
+    folders, trees = set(), set()
+    for path in map(Path, paths):
+        folders.add(path.parent)
+        if path.is_dir():
+            trees.add(path)
+    candidates = [tmp for folder in folders for tmp in folder.glob(".*.tmp")]
+    candidates += [tmp for tree in trees for tmp in tree.rglob(".*.tmp")]
+    removed = []
+    for tmp in set(candidates):
+        # .<file>.<host>.<pid>.tmp: the host has no dots, the pid is a number.
+        rest, _, pid = tmp.name[1:-len(".tmp")].rpartition(".")
+        name, _, host = rest.rpartition(".")
+        if name and host and pid.isdigit() and _remove_if_stale(tmp, host, pid):
+            removed.append(tmp)
+    return sorted(removed)
 
 
 def _fsync(path: Path, directory: bool = False) -> None:

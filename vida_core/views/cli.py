@@ -10,6 +10,15 @@ import typer
 app = typer.Typer(help="VIDA pipeline tools. Run the pipeline itself with `dvc repro`.", no_args_is_help=True)
 
 
+@app.callback()
+def _start() -> None:
+    # Before any command: remove the temporaries of killed stages (as every stage does when it starts).
+    from vida_core.io.artifacts import remove_dead_temporaries
+    from vida_core.io.registry import ARTIFACTS
+
+    remove_dead_temporaries(a.path() for a in ARTIFACTS.values())
+
+
 @app.command()
 def inspect(artifact: Path = typer.Argument(..., help="an artifact: artifacts/frames.h5, manifest.csv, captions.json, ..."),
             clip: Optional[str] = typer.Option(None, "--clip", help="a clip id: also draw a PNG of it"),
