@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from vida_core.io.artifacts import clip_ids, write_json
 from vida_core.io.dataset import read_manifest
+from vida_core.learn.budget import classifier_view, read_roles
 from vida_core.learn.data import build_table
 from vida_core.learn.feature_tagger import FeatureTagger
 from vida_core.learn.filtering import read_semantic_dictionary, run_filter
@@ -16,7 +17,9 @@ def main() -> None:
     generated, audio = stage.input("generated_svdmap"), stage.input("audio")
     tagger = FeatureTagger.load(stage.input("feature_tagger_model"))
     dictionary = read_semantic_dictionary(stage.input("semantic_dictionary"))
-    table = build_table(clip_ids(generated), read_manifest(stage.input("manifest")), audio)
+    # The filter acts on the clips a classifier may be given labels for (the reservoir, as "train").
+    table = classifier_view(build_table(clip_ids(generated), read_manifest(stage.input("manifest")), audio),
+                            read_roles(stage.input("roles")))
     summary, per_class = run_filter(generated, tagger, dictionary, table, config, stage.output("filter"),
                                     params={"filter": asdict(config)},
                                     models={"feature_tagger": "artifacts/feature_tagger.pt"}, audio_h5=audio)

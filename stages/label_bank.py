@@ -3,6 +3,7 @@
 from dataclasses import asdict
 
 from vida_core.io.dataset import read_manifest
+from vida_core.learn.budget import learning_splits, read_roles
 from vida_core.models import audioset_labels, load_audio_tagger, model_identity
 from vida_core.semantic.label_bank import audioset_examples, tagged_train_audio, write_label_bank
 from vida_core.stage import Stage
@@ -12,7 +13,9 @@ def main() -> None:
     stage = Stage("label_bank")
     cfg, labels, tagger_id = stage.params.label_bank, audioset_labels(), {}
     if cfg.source == "tagged_train_audio":
-        split_of = {r["clip_id"]: r["split"] for r in read_manifest(stage.input("manifest"))}
+        # With the label-budget pool, the bank is built from U's audio alone (learning_splits).
+        split_of = learning_splits({r["clip_id"]: r["split"] for r in read_manifest(stage.input("manifest"))},
+                                   read_roles(stage.input("roles")))
         tagger = stage.model(load_audio_tagger, stage.params.models.audio_tagger)
         ids, features, label_sets, counts = tagged_train_audio(stage.input("audio"), split_of, tagger, cfg.min_prob)
         tagger_id = model_identity(tagger)

@@ -106,7 +106,7 @@ def test_one_classify_stage_per_condition_reading_what_it_needs():
     for name in CLASSIFY_CONDITIONS:
         stage = STAGES[f"classify_{name}"]
         assert stage["cmd"] == f"python stages/classify.py {name}"
-        needs = {artifact(n).file for n in ("visual", "audio", "manifest", *CONDITIONS[name].needs)}
+        needs = {artifact(n).file for n in ("visual", "audio", "manifest", "roles", *CONDITIONS[name].needs)}
         deps = {d for d in stage["deps"] if d.startswith("artifacts/")}
         assert deps == needs, f"classify_{name} reads {sorted(needs)} but dvc.yaml lists {sorted(deps)}"
         assert not deps & generated - needs

@@ -13,10 +13,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DVC = [sys.executable, "-m", "dvc"]
 
-# Small enough for CI: 4 classes x 6 clips, small frames, short training.
+# Small enough for CI: 4 classes x 10 clips (per class 2 test, 2 val, 2 labelled, 4 in the pool),
+# small frames, short training.
 TINY = {
     "workers": 2,
-    "demo": {"num_classes": 4, "clips_per_class": 6, "width": 128, "height": 96},
+    "demo": {"num_classes": 4, "clips_per_class": 10, "width": 128, "height": 96},
     "dataset": {"val_fraction": 0.2, "test_fraction": 0.2},
     "frames": {"resolution": 64},
     "flow": {"resolution": 32},
@@ -74,47 +75,50 @@ def test_repro_runs_every_stage_and_writes_every_artifact(project):
         assert (repo / "artifacts" / out).stat().st_size > 0
 
 
-CONDITIONS = ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio")
+CONDITIONS = ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio")   # what `vida predict` runs
+CONTROLS = ("svdmap_shuffled", "visual_pool", "cafmap_labels_only", "cafmap_bank_permuted", "filter_random")
 
 
-def test_threshold_sweep_reruns_only_what_the_cafmap_condition_needs(project):
+def test_threshold_sweep_reruns_only_what_reads_the_threshold(project):
     repo, _ = project
     log = run(DVC + ["exp", "run", "-S", "threshold=1.6"], repo)
-    # representative -> captions -> label_map -> generate_cafmap -> classify_cafmap -> results;
-    # the other conditions' classifiers, SVDMap, the filter and everything upstream are reused.
-    assert ran_stages(log) == {"representative", "captions", "label_map", "generate_cafmap", "classify_cafmap",
-                               "results"}
+    # representative -> captions -> label_map -> CAFMap and its two controls -> their classifiers ->
+    # results; the other classifiers, SVDMap, the filter and everything upstream are reused.
+    assert ran_stages(log) == {"representative", "captions", "label_map", "cafmap_controls", "generate_cafmap",
+                               "generate_cafmap_labels_only", "generate_cafmap_bank_permuted", "classify_cafmap",
+                               "classify_cafmap_labels_only", "classify_cafmap_bank_permuted", "results"}
 
 
-def test_experiment_metrics_are_the_dozen_numbers_with_the_top1s_first(project):
+def test_experiment_metrics_are_val_top1s_with_the_threshold_first(project):
     repo, _ = project
     header = run(DVC + ["exp", "show", "--csv"], repo).splitlines()[0].split(",")
     metrics = header[header.index("parent") + 1:header.index("threshold")]
-    assert metrics[0] == "run.threshold" and tuple(metrics[1:6]) == CONDITIONS and len(metrics) <= 20
-    assert {"svdmap_gain", "cafmap_gain", "chance", "svdmap_mse", "cafmap_mse", "keep_rate"} <= set(metrics)
-    assert not any("seed" in m or "epoch" in m for m in metrics)
+    assert metrics[:2] == ["run.threshold", "run.k"]
+    assert tuple(metrics[2:7]) == tuple(f"val_{c}" for c in CONDITIONS)
+    assert {"chance", "svdmap_mse", "cafmap_mse", "keep_rate"} <= set(metrics)
+    # Test accuracy is for the final report only, so nothing a sweep compares is a test number.
+    assert not any(m in CONDITIONS or m.endswith("_gain") for m in metrics)
     assert header[header.index("threshold") - 1] == metrics[-1]   # threshold is the first param column
     results = json.loads((repo / "metrics" / "results.json").read_text())
-    assert 0 <= results["baseline"] <= 100 and list(results)[1:6] == list(CONDITIONS)
-    # The table a user reads (an experiment row included): its name, the threshold and the five
-    # top-1s, none cut to "…", within the first 120 columns, which is what a terminal's pager shows.
+    assert 0 <= results["val_baseline"] <= 100 and results["run"]["k"] == "2"
     table = run(DVC + ["exp", "show"], repo, env={"COLUMNS": "120"})
     head = next(line for line in table.splitlines() if "Experiment" in line)
     assert any("[" in line for line in table.splitlines())    # the threshold=1.6 experiment
-    for column in ("Experiment", "run.threshold", *CONDITIONS, "threshold"):
-        assert f" {column} " in head
-    assert head.index(" real_audio ") + len(" real_audio") <= 120
+    assert " run.threshold " in head
     details = json.loads((repo / "artifacts" / "results.json").read_text())
-    assert set(details["conditions"]) == set(CONDITIONS)
+    assert set(details["by_k"]) == {"1", "2"}
+    assert set(details["by_k"]["2"]["conditions"]) == set(CONDITIONS + CONTROLS)
+    assert details["by_k"]["2"]["runs"] == 2 * 2      # 2 draws x 2 seeds
     report = run([sys.executable, "-m", "vida_core.views.cli", "report"], repo)
-    assert "not distinguishable" in report or "than baseline" in report
+    assert "## k = 1 labelled clips per class" in report and "(MDG " in report
 
 
 def test_plots_page_has_one_figure_per_question(project):
     repo, _ = project
     shown = json.loads(run(DVC + ["plots", "show", "--json"], repo))
     names = set(shown["data"])
-    assert len(names) == 10, sorted(names)     # 2 losses, accuracy, keep rate, threshold, 5 confusions
+    # the learning curve, 2 losses, the classifier curves, keep rate, threshold, 10 confusions
+    assert len(names) == 16, sorted(names)
 
 
 def test_predict_on_clips_without_audio_and_in_other_containers(project, tmp_path):
@@ -168,7 +172,10 @@ def test_predict_on_clips_without_audio_and_in_other_containers(project, tmp_pat
         for name in CONDITIONS:
             with h5py.File(repo / "artifacts" / "classify" / f"{name}.h5") as c:
                 row = [s.decode() for s in c["clip_id"][()]].index(clip["clip_id"])
-                logits = c["logits"][:, row].astype(np.float64)
+                # The checkpoint keeps, per seed, the run with the most labels (draw 0).
+                k, draw = c["runs/k"][()], c["runs/draw"][()]
+                runs = np.flatnonzero((k == k.max()) & (draw == 0))
+                logits = c["logits"][runs, row].astype(np.float64)
             expected = np.exp(logits - logits.max(1, keepdims=True))
             expected /= expected.sum(1, keepdims=True)
             assert np.allclose(f[f"per_seed/{name}"][:, 0], expected, atol=1e-4), name
@@ -212,3 +219,10 @@ def test_a_changed_clip_or_csv_reruns_exactly_the_stages_that_read_it(project, t
     manifest = (work / "artifacts" / "manifest.csv").read_text()
     assert clips[-1].relative_to(own).with_suffix("").as_posix() not in manifest
     assert clips[0].relative_to(own).with_suffix("").as_posix() in manifest
+
+
+def test_changing_k_reruns_only_the_classifiers(project):
+    """Last: it leaves the workspace at k = [1]."""
+    repo, _ = project
+    log = run(DVC + ["exp", "run", "-S", "protocol.labels_per_class=[1]"], repo)
+    assert ran_stages(log) == {"label_budget", *(f"classify_{c}" for c in CONDITIONS + CONTROLS), "results"}

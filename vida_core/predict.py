@@ -36,14 +36,14 @@ import torch
 from vida_core import NUM_FRAMES, NUM_MEL_BINS
 from vida_core.config import ClassifyConfig, Params, asdict, load_params
 from vida_core.io.artifacts import RowWriter, aligned_rows, provenance, read_strings, write_h5, write_strings
-from vida_core.io.registry import CLASSIFY_CONDITIONS, artifact
+from vida_core.io.registry import PAPER_CONDITIONS, artifact
 
 EVAL_BATCH = 256
 TOP_K = 5
 
 # What the trained chain is: made by `dvc repro`, read here, never written.
 TRAINED_CHAIN = ("label_bank", "svdmap_model", "cafmap_model",
-                 *(f"classify_{name}_model" for name in CLASSIFY_CONDITIONS))
+                 *(f"classify_{name}_model" for name in PAPER_CONDITIONS))
 # Pipeline artifacts whose recorded params must equal params.yaml's for the replay to be the
 # chain the models were trained on.
 REPLAYED = ("frames", "audio", "flow", "representative", "visual", "label_map")
@@ -316,7 +316,7 @@ def predict_clips(paths: list[str | Path], out_dir: str | Path = "predictions", 
                for r in rows}
     checkpoints = {name: artifact(name).path(root) for name in TRAINED_CHAIN}
     classifiers = {name: torch.load(checkpoints[f"classify_{name}_model"], map_location="cpu", weights_only=False)
-                   for name in CLASSIFY_CONDITIONS}
+                   for name in PAPER_CONDITIONS}
     class_names = list(classifiers["baseline"]["class_names"])
     for name, ckpt in classifiers.items():
         if list(ckpt["class_names"]) != class_names:

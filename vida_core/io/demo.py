@@ -19,11 +19,15 @@ Classes (what it looks like -> what it sounds like):
 - ``digital_alarm``: a digital alarm clock that rattles on its shelf -> groups of beeps.
 - ``bell_ringing``: a bell swinging from a beam -> a cast-bell tone at each end of the swing.
 - ``banjo``: a banjo strummed (it rocks with every strum) -> a chord.
-- ``clock_ringing``: the very same clock as ``clock_ticking`` -> its alarm bell ringing.
+- ``clock_ringing``: the very same clock as ``clock_ticking`` -> its alarm bell ringing; while
+  it rings, its striker swings ``demo.clock_cue`` pixels between the bell caps (0: no cue).
 - ``maracas``: maracas shaken back and forth -> a shower of bead clicks at each turn-around.
 
-``clock_ticking`` / ``clock_ringing`` are drawn from identical visual distributions: vision
-alone cannot tell them apart, the sound can, so vision+audio should beat vision alone.
+``clock_ticking`` / ``clock_ringing`` are drawn from identical visual distributions (the same
+random values in the same order) except for the striker cue: at ``clock_cue: 0`` vision alone
+cannot tell them apart and the sound can, so no audio generated from the video may help there
+(the negative control); above 0 a small, brief visible cue goes with the ringing sound, which a
+generator trained on unlabelled clips with audio may learn to hear (the positive setting).
 
 Variation: everything random is seeded per clip from (seed, class, clip index): sizes, colours,
 positions, speeds, background texture, event timing, pitch, loudness, room noise in the
@@ -99,6 +103,8 @@ class DemoConfig(DemoParams):
         fractions = (self.no_audio_fraction, self.silent_fraction)
         if min(fractions) < 0 or sum(fractions) > 1:
             raise ValueError("demo.no_audio_fraction and demo.silent_fraction must be >= 0 and sum to at most 1")
+        if self.clock_cue < 0:
+            raise ValueError(f"demo.clock_cue must be >= 0 (pixels), got {self.clock_cue}")
         if self.width % 2 or self.height % 2:
             raise ValueError("demo.width and demo.height must be even (H.264 yuv420p)")
 
@@ -259,8 +265,17 @@ def _paste(img: np.ndarray, sprite: np.ndarray, x: float, y: float, width: float
     img[:] = (img * (1 - alpha) + 255 * layer[..., :3] * alpha).astype(np.uint8)
 
 
-def _clock_face(img, x, y, r, rim, hands, second_angle):
-    """An analog wall clock: rim, face, 12 hour marks, hour/minute hands and a red second hand."""
+def _clock_face(img, x, y, r, rim, hands, second_angle, striker_offset: float = 0.0):
+    """An analog alarm clock: two bell caps and a striker on top, rim, face, 12 hour marks,
+    hour/minute hands and a red second hand. `striker_offset` (pixels) moves the striker's head
+    sideways: the only thing the ringing clock may show that the ticking one does not."""
+    for side in (-1, 1):   # the bell caps, sitting on the rim at +-40 degrees
+        a = np.radians(40) * side
+        _disc(img, x + 1.12 * r * np.sin(a), y - 1.12 * r * np.cos(a), 0.24 * r, (200, 170, 60))
+    top = y - 1.08 * r
+    head_x, head_y = x + striker_offset, top - 0.3 * r
+    _line(img, x, top, head_x, head_y, (60, 60, 60), max(int(round(0.05 * r)), 2))
+    _disc(img, head_x, head_y, 0.07 * r, (60, 60, 60))
     _disc(img, x, y, r * 1.08, rim)
     _disc(img, x, y, r, (246, 244, 236))
     for k in range(12):
@@ -291,13 +306,16 @@ def _seven_segment(img, x, y, w, h, digit: str, color, thickness: int):
 # ----------------------------------------------------------------------------- scenes
 
 
-def _clock_scene(stage: _Stage, ringing: bool) -> _Scene:
-    """An analog clock whose second hand ticks twice a second. Both classes look the same:
-    one ticks, the other's alarm rings (a bell struck ~18 times a second, in bursts)."""
+def _clock_scene(stage: _Stage, ringing: bool, cue: float = 0.0) -> _Scene:
+    """An analog alarm clock whose second hand ticks twice a second. Both classes draw the same
+    random values in the same order and look the same: one ticks, the other's alarm rings (a bell
+    struck ~18 times a second, in bursts). While it rings, the ringing clock's striker swings
+    `cue` pixels (of a 192-high frame) either way between its bell caps at the strike rate; at
+    cue 0 nothing visible tells the two classes apart (demo.clock_cue)."""
     rng, u = stage.rng, stage.unit
     r = rng.uniform(48, 66) * u
     x = rng.uniform(0.3, 0.7) * stage.width
-    y = rng.uniform(r * 1.1 + 4, max(stage.floor_y - r * 1.1 - 4, r * 1.1 + 5))
+    y = rng.uniform(r * 1.45 + 4, max(stage.floor_y - r * 1.1 - 4, r * 1.45 + 5))
     rim = _hsv(rng.random(), rng.uniform(0.2, 0.8), rng.uniform(0.15, 0.6))
     hands = rng.uniform(0, 2 * np.pi, 2)
     second0, first_tick = rng.uniform(0, 2 * np.pi), rng.uniform(0.05, 0.5)
@@ -306,9 +324,13 @@ def _clock_scene(stage: _Stage, ringing: bool) -> _Scene:
     bell_pitch, strike_rate = rng.uniform(1800, 2600), rng.uniform(15, 20)
     ring_on, ring_len, ring_gap = stage.action_start + rng.uniform(0, 0.6), rng.uniform(0.6, 0.9), rng.uniform(0.2, 0.4)
 
+    def rings_at(t: float) -> bool:
+        return ringing and t >= ring_on and (t - ring_on) % (ring_len + ring_gap) < ring_len
+
     def draw(img, t):
         jumps = np.searchsorted(ticks, t, side="right")
-        _clock_face(img, x, y, r, rim, hands, second0 + jumps * np.pi / 60)  # 3 degrees a tick
+        striker = cue * u * np.sin(2 * np.pi * strike_rate * (t - ring_on)) if rings_at(t) else 0.0
+        _clock_face(img, x, y, r, rim, hands, second0 + jumps * np.pi / 60, striker)  # 3 degrees a tick
 
     def sound(rng, sr, n):
         out = np.zeros(n)
@@ -502,14 +524,14 @@ def _maracas_scene(stage: _Stage) -> _Scene:
     return _Scene(draw, lambda t: center_x + np.cos(axis) * offset(t), sound)
 
 
-_SCENES: dict[str, Callable[[_Stage], _Scene]] = {
-    "clock_ticking": lambda stage: _clock_scene(stage, ringing=False),
-    "clock_ringing": lambda stage: _clock_scene(stage, ringing=True),
-    "siren": _siren_scene,
-    "bell_ringing": _bell_scene,
-    "banjo": _banjo_scene,
-    "digital_alarm": _digital_alarm_scene,
-    "maracas": _maracas_scene,
+_SCENES: dict[str, Callable[[_Stage, DemoConfig], _Scene]] = {
+    "clock_ticking": lambda stage, config: _clock_scene(stage, ringing=False),
+    "clock_ringing": lambda stage, config: _clock_scene(stage, ringing=True, cue=config.clock_cue),
+    "siren": lambda stage, config: _siren_scene(stage),
+    "bell_ringing": lambda stage, config: _bell_scene(stage),
+    "banjo": lambda stage, config: _banjo_scene(stage),
+    "digital_alarm": lambda stage, config: _digital_alarm_scene(stage),
+    "maracas": lambda stage, config: _maracas_scene(stage),
 }
 
 
@@ -549,7 +571,7 @@ def render_clip(label: str, index: int, config: DemoConfig = DemoConfig()):
     fps, duration = _choose(rng, FPS_CHOICES), _choose(rng, DURATION_CHOICES)
     sample_rate, channels = _choose(rng, SAMPLE_RATE_CHOICES), 2 if rng.random() < STEREO_PROBABILITY else 1
     stage = _Stage(rng, config.width, config.height, duration)
-    scene = _SCENES[label](stage)
+    scene = _SCENES[label](stage, config)
 
     frames = np.empty((round(duration * fps), config.height, config.width, 3), np.uint8)
     for i, frame in enumerate(frames):

@@ -37,7 +37,13 @@ class Artifact:
 
 # One `classify_<name>` stage per classifier condition (vida_core.learn.conditions; a test checks
 # that the two lists and dvc.yaml agree). Listed here, not imported, so the registry stays free of torch.
-CLASSIFY_CONDITIONS = ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio")
+CLASSIFY_CONDITIONS = ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio",
+                       # the label-budget study's controls
+                       "svdmap_shuffled", "visual_pool", "cafmap_labels_only", "cafmap_bank_permuted", "filter_random")
+# The paper's conditions: what `vida predict` runs on new clips (the others are the study's controls).
+PAPER_CONDITIONS = ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio")
+# One `generate_<name>` stage per generator (vida_core.learn.generators.GENERATORS).
+GENERATOR_VARIANTS = ("svdmap", "svdmap_shuffled", "cafmap", "cafmap_labels_only", "cafmap_bank_permuted")
 
 _ALL = [
     Artifact("demo", "data/demo", "demo_data", ("<class>/<clip_id>.mp4", "demo_info.csv")),
@@ -58,14 +64,20 @@ _ALL = [
     Artifact("feature_tagger", "artifacts/feature_tagger.h5", "feature_tagger",
              ("clip_id", "teacher", "val/clip_id", "val/teacher", "val/head", "val/stretched")),
     Artifact("visual", "artifacts/visual.h5", "visual_features", ("clip_id", "rgb", "flow")),
-    Artifact("svdmap_model", "artifacts/svdmap.pt", "generate_svdmap", ("state_dicts", "seeds", "config", "summary")),
-    Artifact("generated_svdmap", "artifacts/generated_svdmap.h5", "generate_svdmap",
-             ("clip_id", "seed<s>/audio", "seed<s>/fold", "audio", "has_audio", "used_as_target")),
-    Artifact("generate_svdmap_summary", "artifacts/generate_svdmap.json", "generate_svdmap", ("val_mse", "mse", "per_seed")),
-    Artifact("cafmap_model", "artifacts/cafmap.pt", "generate_cafmap", ("state_dicts", "seeds", "config", "summary")),
-    Artifact("generated_cafmap", "artifacts/generated_cafmap.h5", "generate_cafmap",
-             ("clip_id", "seed<s>/audio", "seed<s>/fold", "audio", "has_audio", "used_as_target")),
-    Artifact("generate_cafmap_summary", "artifacts/generate_cafmap.json", "generate_cafmap", ("val_mse", "mse", "per_seed")),
+    Artifact("roles", "artifacts/roles.csv", "label_budget", ("clip_id", "label", "role")),
+    Artifact("cafmap_controls", "artifacts/cafmap_controls.h5", "cafmap_controls",
+             ("clip_id", "labels_only/condition", "bank_permuted/condition", "condition_mask", "label_codes",
+              "bank_permutation")),
+    Artifact("visual_pool", "artifacts/visual_pool.h5", "visual_pool", ("clip_id", "features", "components", "explained")),
+    *[artifact for name in GENERATOR_VARIANTS for artifact in (
+        Artifact(f"{name}_model", f"artifacts/{name}.pt", f"generate_{name}", ("state_dicts", "seeds", "config", "summary")),
+        Artifact(f"generated_{name}", f"artifacts/generated_{name}.h5", f"generate_{name}",
+                 ("clip_id", "seed<s>/audio", "seed<s>/fold", "audio", "has_audio", "used_as_target")),
+        Artifact(f"generate_{name}_summary", f"artifacts/generate_{name}.json", f"generate_{name}",
+                 ("val_mse", "mse", "per_seed")),
+        Artifact(f"{name}_loss_plot", f"plots/generators/{name}_loss.json", f"generate_{name}",
+                 ("epoch", "train_loss", "val_loss"), "plots"),
+    )],
     Artifact("filter", "artifacts/filter.h5", "filter", ("clip_id", "seed<s>/topk", "seed<s>/iou", "seed<s>/keep")),
     Artifact("filter_summary", "artifacts/filter.json", "filter", ("train", "per_seed_kept_fraction")),
     *[artifact for name in CLASSIFY_CONDITIONS for artifact in (
@@ -79,11 +91,10 @@ _ALL = [
     # Kept in git (cache: false), shown by `dvc exp show` / `dvc plots show`.
     Artifact("feature_tagger_metrics", "metrics/feature_tagger.json", "feature_tagger", ("val_head",), "out"),
     Artifact("results_metrics", "metrics/results.json", "results", ("<condition>", "<condition>_gain"), "metrics"),
-    Artifact("svdmap_loss_plot", "plots/generators/svdmap_loss.json", "generate_svdmap", ("epoch", "train_loss", "val_loss"), "plots"),
-    Artifact("cafmap_loss_plot", "plots/generators/cafmap_loss.json", "generate_cafmap", ("epoch", "train_loss", "val_loss"), "plots"),
     Artifact("filter_plot", "plots/filter/keep_per_class.json", "filter", ("class", "kept_percent"), "plots"),
     Artifact("accuracy_plot", "plots/classify/accuracy_by_epoch.json", "results", ("epoch", "<condition>"), "plots"),
-    Artifact("threshold_plot", "plots/threshold.json", "results", ("threshold", "cafmap_top1"), "plots"),
+    Artifact("threshold_plot", "plots/threshold.json", "results", ("threshold", "cafmap_val_top1"), "plots"),
+    Artifact("learning_curve_plot", "plots/learning_curve.json", "results", ("k", "condition", "gain", "lo", "hi"), "plots"),
 ]
 
 ARTIFACTS: dict[str, Artifact] = {a.name: a for a in _ALL}

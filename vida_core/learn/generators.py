@@ -28,7 +28,8 @@ them, which would make test inputs unlike training inputs), and the model kept f
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict
+import dataclasses
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
@@ -106,15 +107,32 @@ class Generator(nn.Module):
 
 
 def generator_columns(kind: str, clip_ids: list[str], audio_h5, visual_h5=None, label_map_h5=None,
-                      use_visual: bool = False) -> dict[str, H5Column]:
+                      use_visual: bool = False, condition: tuple[str, str, str] | None = None) -> dict[str, H5Column]:
+    """Target, visual and condition columns of a generator. `condition` (file, dataset, stage)
+    replaces label_map.h5's condition (the CAFMap controls); the mask always comes from label_map."""
     columns = {"target": H5Column(audio_h5, "logmel", clip_ids, "audio")}
     if kind == "svdmap" or use_visual:
         columns["rgb"] = H5Column(visual_h5, "rgb", clip_ids, "visual_features")
         columns["flow"] = H5Column(visual_h5, "flow", clip_ids, "visual_features")
     if kind == "cafmap":
-        columns["condition"] = H5Column(label_map_h5, "condition", clip_ids, "label_map")
+        file, name, stage = condition or (label_map_h5, "condition", "label_map")
+        columns["condition"] = H5Column(file, name, clip_ids, stage)
         columns["condition_mask"] = H5Column(label_map_h5, "condition_mask", clip_ids, "label_map")
     return columns
+
+
+def shuffle_targets(column: H5Column, table: ClipTable, seed: int) -> H5Column:
+    """The same column with its rows permuted among the clips a generator fits to (train, and
+    separately val, clips with audio): same audio statistics, no link between what a clip shows
+    and what it is trained to sound like (the svdmap_shuffled control). Other clips keep their
+    own audio, so the MSE against real audio of held-out clips is still measured honestly."""
+    shuffled = copy.copy(column)
+    shuffled.rows = column.rows.copy()
+    rng = np.random.default_rng([seed, 0x5AFF1E])
+    for split in ("train", "val"):
+        positions = table.positions(split, table.has_audio)
+        shuffled.rows[positions] = column.rows[rng.permutation(positions)]
+    return shuffled
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -265,7 +283,7 @@ def fold_init_seed(seed: int, k: int) -> int:
 @learning_threads()
 def run_generator(kind: str, table: ClipTable, columns: dict[str, H5Column], config: GeneratorConfig,
                   seeds: list[int], device: torch.device, checkpoint: str | Path, out_h5: str | Path,
-                  params: dict, models: dict | None = None) -> tuple[dict, list[dict]]:
+                  params: dict, models: dict | None = None, stage: str | None = None) -> tuple[dict, list[dict]]:
     """Per seed: the full model, the cross-fitting fold models, and generated audio for every clip.
 
     Writes out_h5 (seed<s>/audio and seed<s>/fold per seed; `audio` links to the first seed's)
@@ -277,7 +295,7 @@ def run_generator(kind: str, table: ClipTable, columns: dict[str, H5Column], con
         raise ValueError(f"{kind}: cross_fit_folds is {folds}; use 0 (no cross-fitting) or at least 2")
     per_seed_summary, histories, states = {}, [], {}
     train_with_audio = table.positions("train", table.has_audio)
-    with write_h5(out_h5, f"generate_{kind}", params=params, models=models) as f:
+    with write_h5(out_h5, stage or f"generate_{kind}", params=params, models=models) as f:
         write_strings(f, "clip_id", table.clip_ids)
         f.create_dataset("has_audio", data=table.has_audio)
         # Targets of some model: train clips (fitting) and val clips (early stopping).
@@ -344,20 +362,74 @@ def load_generator(path: str | Path, seed: int | None = None, device: str | torc
 
 
 def generator_inputs(kind: str, manifest_csv: Path, audio_h5: Path, visual_h5: Path | None = None,
-                     label_map_h5: Path | None = None, use_visual: bool = False):
-    """(table, columns, models) of a generator: its clips joined with the manifest, its input and
+                     label_map_h5: Path | None = None, use_visual: bool = False, roles_csv: Path | None = None,
+                     condition: tuple[str, str, str] | None = None):
+    """(table, columns, models) of a generator: its clips joined with the manifest (as the
+    label-budget roles make them: with a pool, the generator fits on U alone), its input and
     target columns, and the upstream models recorded in the artifacts it reads."""
     from vida_core.io.artifacts import clip_ids, provenance
     from vida_core.io.dataset import read_manifest
+    from vida_core.learn.budget import pool_view, read_roles
     from vida_core.learn.data import build_table
 
     sources = [visual_h5] if kind == "svdmap" else [label_map_h5] + ([visual_h5] if use_visual else [])
     ids = clip_ids(sources[0])
     table = build_table(ids, read_manifest(manifest_csv), audio_h5)
+    if roles_csv is not None:
+        table = pool_view(table, read_roles(roles_csv))
     columns = generator_columns(kind, ids, audio_h5, visual_h5=visual_h5, label_map_h5=label_map_h5,
-                                use_visual=use_visual)
+                                use_visual=use_visual, condition=condition)
     models = {}
     for path in sources:
         with h5py.File(path, "r") as f:
             models.update(provenance(f)["models"] or {})
     return table, columns, models
+
+
+@dataclass(frozen=True)
+class GeneratorVariant:
+    """One generator stage, `generate_<name>`: the paper's two and the label-budget study's controls.
+
+    Its artifacts are generated_<name>.h5, <name>.pt, generate_<name>.json and
+    plots/generators/<name>_loss.json (vida_core.io.registry.GENERATOR_VARIANTS lists the names).
+    """
+    name: str
+    kind: str                      # svdmap | cafmap: the network and its inputs
+    section: str                   # the params section of its knobs
+    shuffle_targets: bool = False  # audio targets permuted across clips (capacity without the sound link)
+    condition: str | None = None   # cafmap_controls.h5 dataset replacing label_map's condition
+    about: str = ""
+
+
+GENERATORS: dict[str, GeneratorVariant] = {v.name: v for v in [
+    GeneratorVariant("svdmap", "svdmap", "generate_svdmap", about="RGB+flow features -> audio features"),
+    GeneratorVariant("svdmap_shuffled", "svdmap", "generate_svdmap", shuffle_targets=True,
+                     about="SVDMap trained on audio targets permuted across clips"),
+    GeneratorVariant("cafmap", "cafmap", "generate_cafmap", about="caption-derived condition + noise -> audio features"),
+    GeneratorVariant("cafmap_labels_only", "cafmap", "generate_cafmap", condition="labels_only/condition",
+                     about="CAFMap with a code per mapped AudioSet label instead of the bank's mean features"),
+    GeneratorVariant("cafmap_bank_permuted", "cafmap", "generate_cafmap", condition="bank_permuted/condition",
+                     about="CAFMap with the label bank's rows shuffled across labels"),
+]}
+
+
+def generator_variant(name: str) -> GeneratorVariant:
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r}; choose from {list(GENERATORS)}")
+    return GENERATORS[name]
+
+
+def run_variant(variant: GeneratorVariant, table: ClipTable, columns: dict[str, H5Column], config: GeneratorConfig,
+                seeds: list[int], device: torch.device, checkpoint, out_h5, params: dict, models: dict | None,
+                pool: bool) -> tuple[dict, list[dict]]:
+    """Train and write one generator variant. With the label-budget pool (`pool`), the models fit
+    on U alone, so every clip a classifier sees is out of sample and cross-fitting is not needed."""
+    if pool:
+        config = dataclasses.replace(config, cross_fit_folds=0)
+    if variant.shuffle_targets:
+        columns = dict(columns, target=shuffle_targets(columns["target"], table, seeds[0]))
+    summary, losses = run_generator(variant.kind, table, columns, config, seeds, device, checkpoint, out_h5,
+                                    params, models=models, stage=f"generate_{variant.name}")
+    summary.update(variant=variant.name, fitted_on="the unlabelled pool U" if pool else "every train clip",
+                   shuffled_targets=variant.shuffle_targets)
+    return summary, losses

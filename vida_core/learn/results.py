@@ -1,19 +1,24 @@
-"""Stage `results`: every condition against `baseline`, with uncertainty a user can trust.
+"""Stage `results`: every condition against `baseline`, per label budget k, with uncertainty a user can trust.
 
-Each `classify_<condition>` stage keeps its test logits per seed and test clip; here they become
-  - top-1 (and top-5) per seed, and mean ± std over seeds. A seed trains the whole learning
-    chain (both generators, the filter's decisions, the classifier), so the spread covers it;
-  - a 95 % bootstrap interval over test clips: the test clips are resampled with replacement
-    (`BOOTSTRAP_SAMPLES` times, with a fixed seed), each time taking the accuracy averaged over
-    seeds; the interval is the 2.5th to 97.5th percentile. It covers which clips happened to be
-    in the test split, which dominates with a few dozen test clips (one clip of 48 is 2.1 points);
-  - the paired difference to `baseline`: per test clip, correct-under-the-condition minus
-    correct-under-baseline, averaged over the same seeds. Its mean is the gain; the same
-    resampled clip sets give its interval (paired: both conditions are scored on each draw);
+Each `classify_<condition>` stage keeps its test logits per run and test clip; a run is (k, draw,
+seed) and runs are aligned across conditions (same labelled clips, same seed). Per k:
+  - top-1 and the paired gain over `baseline`, with 95 % intervals from a hierarchical bootstrap
+    (vida_core.learn.power): runs are resampled, then test clips, the same draws for every
+    condition. Resampling runs too matters: a classifier that picks one of two look-alike
+    classes for all their clips makes the clips of a run move together, and an interval over
+    clips alone was too narrow (a verdict under a null came out "better" or "worse" in 7-8 % of
+    cases against a nominal 5 %);
   - a verdict from that interval alone, never from the mean: above 0 "better than baseline",
-    below 0 "worse than baseline", otherwise "not distinguishable from baseline".
+    below 0 "worse than baseline", otherwise "not distinguishable from baseline";
+  - beside every verdict the minimum detectable gain at 80 % power, so that "not
+    distinguishable" can be read as "no gain of at least this size" and not as "no gain";
+  - the share of the real-audio gain recovered, (condition - baseline) / (real_audio - baseline);
+  - all of it for every test clip, for the look-alike classes (protocol.lookalike_classes) and
+    for the classes vision can tell apart, separately.
 
-Nothing here chooses anything: test numbers are only reported.
+Val top-1 (mean over runs) is what `metrics/results.json`, `dvc exp show` and the threshold
+curve show, so that a sweep is chosen on val; test numbers are in artifacts/results.json and
+`vida report` only. Nothing here chooses anything.
 """
 
 from __future__ import annotations
@@ -26,12 +31,11 @@ import h5py
 import numpy as np
 
 from vida_core.io.artifacts import read_strings
+from vida_core.learn import power
 
-BOOTSTRAP_SAMPLES = 2000
-BOOTSTRAP_SEED = 0
-LEVEL = 0.95
 BASELINE = "baseline"
-TOP_K = 5
+REFERENCE = "real_audio"
+ALL_LABELS = 0   # k of the runs of `labels_per_class: all` (vida_core.learn.budget.ALL_LABELS)
 
 
 @dataclass
@@ -41,101 +45,103 @@ class ConditionRun:
     clip_ids: list[str]
     labels: np.ndarray          # [n] test labels
     class_names: list[str]
-    seeds: list[int]
-    logits: np.ndarray          # [seeds, n, classes]
-    per_seed: dict = field(default_factory=dict)   # key -> [seeds] (val_top1, best_epoch, ...)
-    history: dict = field(default_factory=dict)    # seed -> [epochs, 4] (epoch, train_loss, val_loss, val_acc)
+    runs: dict                  # key -> [runs]: k, draw, seed, val_top1, train_loss, trained_on, ...
+    logits: np.ndarray          # [runs, n, classes]
+    history: dict = field(default_factory=dict)    # run -> [epochs, 4] (epoch, train_loss, val_loss, val_acc)
     counts: dict = field(default_factory=dict)
 
     def correct(self, k: int = 1) -> np.ndarray:
-        """bool [seeds, n]: the label is in the top k of the logits."""
+        """bool [runs, n]: the label is in the top k of the logits."""
         top = np.argsort(-self.logits, axis=2, kind="stable")[:, :, :k]
         return (top == self.labels[None, :, None]).any(axis=2)
 
-
-PER_SEED_KEYS = ("val_top1", "best_epoch", "epochs_run", "train_clips_with_audio", "test_clips_with_audio")
+    def run_keys(self) -> list[tuple[int, int, int]]:
+        return list(zip(self.runs["k"], self.runs["draw"], self.runs["seed"]))
 
 
 def read_condition(name: str, path: str | Path) -> ConditionRun:
     with h5py.File(path, "r") as f:
+        if "runs" not in f:
+            raise ValueError(f"{path} was written by an older classify stage (no runs table); rerun "
+                             f"`dvc repro classify_{name}`.")
         return ConditionRun(
             name=name, clip_ids=read_strings(f["clip_id"]), labels=f["label"][()],
-            class_names=read_strings(f["class_names"]), seeds=[int(s) for s in f["seeds"][()]],
+            class_names=read_strings(f["class_names"]),
+            runs={key: f["runs"][key][()].tolist() for key in f["runs"] if key != "labelled_mask"},
             logits=f["logits"][()],
-            per_seed={key: f[key][()].tolist() for key in PER_SEED_KEYS if key in f},
-            history={int(key[4:]): f["history"][key][()] for key in f.get("history", {})},
+            history={int(key[3:]): f["history"][key][()] for key in f.get("history", {})},
             counts=json.loads(f.attrs.get("counts", "{}")))
 
 
-def bootstrap_draws(n: int, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED, chunk: int = 200):
-    """Index arrays [<= chunk, n] of resampled test clips; the same draws on every call (so paired)."""
-    rng = np.random.default_rng(seed)
-    for start in range(0, samples, chunk):
-        yield rng.integers(0, n, size=(min(chunk, samples - start), n))
+def check_comparable(runs: dict[str, ConditionRun]) -> None:
+    """Every condition must have been tested on the same clips, in the same runs."""
+    first = next(iter(runs.values()))
+    for run in runs.values():
+        if run.clip_ids != first.clip_ids or run.run_keys() != first.run_keys() or run.class_names != first.class_names:
+            raise ValueError(f"classify_{run.name} and classify_{first.name} were run on different test clips, "
+                             "classes, label draws or seeds; rerun `dvc repro` so that every condition is up to date.")
 
 
-def bootstrap_interval(per_clip: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED,
-                       level: float = LEVEL) -> tuple[float, float]:
-    """Percentile interval of the mean of `per_clip` over resampled clip sets."""
-    means = np.concatenate([per_clip[idx].mean(axis=1) for idx in bootstrap_draws(len(per_clip), samples, seed)])
-    tail = 100 * (1 - level) / 2
-    lo, hi = np.percentile(means, [tail, 100 - tail])
-    return float(lo), float(hi)
+def k_name(k: int) -> str:
+    return "all" if k == ALL_LABELS else str(k)
 
 
-def verdict(lo: float, hi: float) -> str:
-    """From the paired interval only."""
-    if lo > 0:
-        return "better than baseline"
-    if hi < 0:
-        return "worse than baseline"
-    return "not distinguishable from baseline"
+def class_groups(class_names: list[str], labels: np.ndarray, lookalike: list[str]) -> dict[str, np.ndarray]:
+    """Test-clip masks: every clip, the look-alike classes', and the others' (when both exist)."""
+    groups = {"all": np.ones(len(labels), bool)}
+    alike = [class_names.index(c) for c in lookalike if c in class_names]
+    if len(alike) >= 2 and len(alike) < len(class_names):
+        groups["lookalike"] = np.isin(labels, alike)
+        groups["others"] = ~groups["lookalike"]
+    return groups
 
 
-def _spread(values) -> dict:
+def _mean_std(values) -> dict:
     values = np.asarray(values, dtype=np.float64)
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
-def _accuracy(correct: np.ndarray, seeds: list[int]) -> dict:
-    """Mean ± std over seeds, the bootstrap interval over clips, and each seed's value."""
-    lo, hi = bootstrap_interval(correct.mean(axis=0))
-    return {**_spread(correct.mean(axis=1)), "lo": lo, "hi": hi,
-            "per_seed": {str(s): float(v) for s, v in zip(seeds, correct.mean(axis=1))}}
-
-
-def check_comparable(runs: dict[str, ConditionRun]) -> None:
-    """Every condition must have been tested on the same clips with the same seeds."""
-    first = next(iter(runs.values()))
-    for run in runs.values():
-        if run.clip_ids != first.clip_ids or run.seeds != first.seeds or run.class_names != first.class_names:
-            raise ValueError(f"classify_{run.name} and classify_{first.name} were run on different test clips, "
-                             "classes or seeds; rerun `dvc repro` so that every condition is up to date.")
-
-
-def compare(runs: dict[str, ConditionRun]) -> dict:
-    """Accuracy of every condition and its paired difference to baseline (see the module doc)."""
+def compare(runs: dict[str, ConditionRun], lookalike: list[str] = (), samples: int = power.BOOTSTRAP_SAMPLES,
+            seed: int = power.BOOTSTRAP_SEED) -> dict:
+    """Per k: every condition's val top-1 and, per class group, test top-1 and paired gain (module doc)."""
     check_comparable(runs)
     first = next(iter(runs.values()))
     num_classes = len(first.class_names)
-    k = min(TOP_K, num_classes)
-    out = {"num_classes": num_classes, "chance_top1": 1 / num_classes, "top5_k": k, "chance_top5": k / num_classes,
-           "seeds": first.seeds, "test_clips": len(first.clip_ids), **first.counts,
-           "bootstrap": {"samples": BOOTSTRAP_SAMPLES, "level": LEVEL, "seed": BOOTSTRAP_SEED},
-           "conditions": {}}
-    base = runs[BASELINE].correct(1).astype(np.float64) if BASELINE in runs else None
-    for name, run in runs.items():
-        top1 = run.correct(1).astype(np.float64)
-        entry = {"top1": _accuracy(top1, run.seeds), "top5": _accuracy(run.correct(k).astype(np.float64), run.seeds),
-                 **{key: dict(zip(map(str, run.seeds), values)) for key, values in run.per_seed.items()}}
-        if "val_top1" in run.per_seed:
-            entry["val_top1"] = {**_spread(run.per_seed["val_top1"]), "per_seed": entry["val_top1"]}
-        if base is not None and name != BASELINE:
-            difference = (top1 - base).mean(axis=0)    # per test clip, averaged over seeds
-            lo, hi = bootstrap_interval(difference)
-            entry["gain"] = {"mean": float(difference.mean()), "lo": lo, "hi": hi, "verdict": verdict(lo, hi),
-                             "per_seed": {str(s): float(v) for s, v in zip(run.seeds, (top1 - base).mean(axis=1))}}
-        out["conditions"][name] = entry
+    groups = class_groups(first.class_names, first.labels, list(lookalike))
+    ks = np.asarray(first.runs["k"])
+    out = {"num_classes": num_classes, "chance_top1": 1 / num_classes, "test_clips": len(first.clip_ids),
+           "class_names": first.class_names, **first.counts,
+           "groups": {g: {"test_clips": int(m.sum()),
+                          "classes": [c for i, c in enumerate(first.class_names) if (first.labels[m] == i).any()]}
+                      for g, m in groups.items()},
+           "budget": bool((ks != ALL_LABELS).any()),
+           "seeds": sorted(set(first.runs["seed"])),
+           "bootstrap": {"samples": samples, "seed": seed, "level": power.LEVEL, "power": power.POWER,
+                         "resampled": "runs (label draws x seeds), then test clips"},
+           "by_k": {}}
+    for k in sorted(set(ks.tolist()), key=lambda v: (v == ALL_LABELS, v)):
+        chosen = np.flatnonzero(ks == k)
+        correct = {name: run.correct(1)[chosen].astype(np.float64) for name, run in runs.items()}
+        entry = {"runs": len(chosen), "draws": len(set(np.asarray(first.runs["draw"])[chosen].tolist())),
+                 "conditions": {}}
+        for name, run in runs.items():
+            per_run = {key: np.asarray(values)[chosen] for key, values in run.runs.items()}
+            entry["conditions"][name] = {
+                "val_top1": _mean_std(per_run["val_top1"]),
+                "train_loss": float(np.mean(per_run["train_loss"])),
+                "trained_on": float(np.mean(per_run["trained_on"])),
+                "labelled": float(np.mean(per_run["labelled"])),
+                "classes_without_clip": float(np.mean(per_run["classes_without_clip"])),
+                "missing_audio_information": float(np.max(per_run["missing_audio_information"])),
+                "train_clips_with_audio": float(np.mean(per_run["train_clips_with_audio"])),
+                "groups": {}}
+        for group, mask in groups.items():
+            compared = power.compare(correct, baseline=BASELINE if BASELINE in runs else None,
+                                     reference=REFERENCE if REFERENCE in runs else None,
+                                     clip_mask=mask, samples=samples, seed=seed)
+            for name in runs:
+                entry["conditions"][name]["groups"][group] = compared["conditions"][name]
+        out["by_k"][k_name(k)] = entry
     return out
 
 
@@ -145,60 +151,84 @@ def is_generated(name: str) -> bool:
     return name in CONDITIONS and any(need.startswith("generated_") for need in CONDITIONS[name].needs)
 
 
-def headline(details: dict, threshold: float | None = None) -> dict:
-    """The dozen numbers `dvc exp show` compares across experiments (metrics/results.json).
+def headline(details: dict, headline_k: int, threshold: float | None = None) -> dict:
+    """The numbers `dvc exp show` compares across experiments (metrics/results.json): VAL only.
 
-    Percent and points, rounded. `dvc exp show` puts every metric before any param, so the
-    run's motion threshold comes first (as `run.threshold`, a copy of the param) and then the
-    five top-1s: in a 120-column terminal they are what the first screen shows.
+    Val top-1 (%, mean over the runs at `protocol.headline_k`, or of the `all` runs) of every
+    condition, so that a sweep is chosen on val; test top-1 and gains are in the final report
+    (`vida report`, artifacts/results.json) only. `dvc exp show` puts every metric before any
+    param, so the run's motion threshold comes first (as `run.threshold`, a copy of the param).
     """
-    conditions = details["conditions"]
     pct = lambda x: round(100 * x, 1)   # noqa: E731
-    out = {"run": {"threshold": threshold}} if threshold is not None else {}
-    out.update({name: pct(entry["top1"]["mean"]) for name, entry in conditions.items()})   # test top-1, %
-    out.update({f"{name}_gain": pct(entry["gain"]["mean"]) for name, entry in conditions.items()
-                if "gain" in entry and is_generated(name)})                                  # points over baseline
+    k = headline_key(details, headline_k)
+    out = {"run": {"threshold": threshold, "k": k} if threshold is not None else {"k": k}}
+    entry = details["by_k"][k]
+    out.update({f"val_{name}": pct(c["val_top1"]["mean"]) for name, c in entry["conditions"].items()})
     out["chance"] = pct(details["chance_top1"])
-    out.update({f"{name}_ci": pct((entry["top1"]["hi"] - entry["top1"]["lo"]) / 2)          # half-width of the 95 % interval
-                for name, entry in conditions.items()})
     for kind, summary in details.get("generators", {}).items():
-        out[f"{kind}_mse"] = round(summary["val_mse"], 3)                                    # val, standardised
-    if details.get("generators"):
-        out["mean_mse"] = round(next(iter(details["generators"].values()))["mse"]["val"]["mean_predictor"], 3)
+        out[f"{kind}_mse"] = round(summary["val_mse"], 3)      # generator early-stopping split, standardised
     if details.get("filter"):
-        out["keep_rate"] = pct(details["filter"]["train"]["kept_fraction"])                 # train clips, %
+        out["keep_rate"] = pct(details["filter"]["train"]["kept_fraction"])   # labelled (reservoir) clips, %
     return out
 
 
-def accuracy_by_epoch(runs: dict[str, ConditionRun]) -> list[dict]:
-    """Val accuracy (%) per epoch of every condition, mean over seeds, up to the last epoch all its seeds ran."""
+def headline_key(details: dict, headline_k: int) -> str:
+    """The by_k key shown in the headline: `headline_k` when it was run, else the first k."""
+    return k_name(headline_k) if k_name(headline_k) in details["by_k"] else next(iter(details["by_k"]))
+
+
+def curves_by_epoch(runs: dict[str, ConditionRun], k: str) -> list[dict]:
+    """Per epoch, every condition's training curve, mean over the runs at k: val accuracy (%)
+    under `all` (early-stopped runs), train loss in the label-budget study (fixed epochs)."""
     curves = {}
     for name, run in runs.items():
-        histories = [run.history[s] for s in run.seeds if s in run.history]
+        chosen = [r for r, key in enumerate(run.runs["k"]) if k_name(key) == k and r in run.history]
+        histories = [run.history[r] for r in chosen]
         if histories:
             epochs = min(len(h) for h in histories)
-            curves[name] = np.mean([h[:epochs, 3] for h in histories], axis=0)
+            column = 3 if k == "all" else 1
+            scale = 100 if k == "all" else 1
+            curves[name] = scale * np.mean([h[:epochs, column] for h in histories], axis=0)
     length = max((len(c) for c in curves.values()), default=0)
-    return [{"epoch": e, **{name: round(100 * float(c[e]), 2) for name, c in curves.items() if e < len(c)}}
+    return [{"epoch": e, **{name: round(float(c[e]), 4) for name, c in curves.items() if e < len(c)}}
             for e in range(length)]
 
 
-def threshold_point(threshold: float, details: dict) -> list[dict]:
-    """This run's point of the threshold curve (drawn across `dvc exp` runs by `dvc plots diff`)."""
-    cafmap = details["conditions"].get("cafmap")
+def threshold_point(threshold: float, details: dict, headline_k: int) -> list[dict]:
+    """This run's point of the threshold curve (drawn across `dvc exp` runs by `dvc plots diff`):
+    cafmap's VAL top-1 at the headline k, mean and spread over runs."""
+    k = headline_key(details, headline_k)
+    cafmap = details["by_k"][k]["conditions"].get("cafmap")
     if cafmap is None:
         return []
-    return [{"threshold": threshold, "cafmap_top1": round(100 * cafmap["top1"]["mean"], 2),
-             "cafmap_lo": round(100 * cafmap["top1"]["lo"], 2), "cafmap_hi": round(100 * cafmap["top1"]["hi"], 2)}]
+    mean, std = 100 * cafmap["val_top1"]["mean"], 100 * cafmap["val_top1"]["std"]
+    return [{"threshold": threshold, "k": k, "cafmap_val_top1": round(mean, 2),
+             "cafmap_lo": round(mean - std, 2), "cafmap_hi": round(mean + std, 2)}]
+
+
+def learning_curve(details: dict) -> list[dict]:
+    """Test gain over baseline (points) against k, per condition and class group, with its 95 %
+    interval and minimum detectable gain: the study's figure (dvc plots; `vida report --figure`)."""
+    rows = []
+    for k, entry in details["by_k"].items():
+        for name, c in entry["conditions"].items():
+            for group, g in c["groups"].items():
+                gain = g.get("gain")
+                if gain:
+                    rows.append({"k": k, "condition": name, "group": group, "gain": round(100 * gain["mean"], 2),
+                                 "lo": round(100 * gain["lo"], 2), "hi": round(100 * gain["hi"], 2),
+                                 "mdg": round(100 * gain["mdg"], 2)})
+    return rows
 
 
 def gather_results(condition_files: dict[str, Path], generator_summaries: dict[str, Path] | None = None,
-                   filter_summary: Path | None = None) -> tuple[dict, list[dict]]:
-    """(details, accuracy-by-epoch rows) from the stages' outputs."""
+                   filter_summary: Path | None = None, lookalike: list[str] = (),
+                   headline_k: int = 2) -> tuple[dict, list[dict]]:
+    """(details, curves-by-epoch rows at the headline k) from the stages' outputs."""
     runs = {name: read_condition(name, path) for name, path in condition_files.items()}
-    details = compare(runs)
+    details = compare(runs, lookalike)
     details["generators"] = {kind: json.loads(Path(path).read_text())
                              for kind, path in (generator_summaries or {}).items()}
     if filter_summary is not None:
         details["filter"] = json.loads(Path(filter_summary).read_text())
-    return details, accuracy_by_epoch(runs)
+    return details, curves_by_epoch(runs, headline_key(details, headline_k))

@@ -176,6 +176,8 @@ def summarize_other(path: str | Path, clip: str | None = None) -> str:
     if path.name == "semantic_dictionary.csv":
         from vida_core.views.inspect_semantic import summarize_dictionary
         return summarize_dictionary(path)
+    if path.name == "roles.csv":
+        return summarize_roles(path)
     if path.suffix == ".json":
         return json.dumps(json.loads(path.read_text()), indent=2)
     if path.suffix == ".csv":
@@ -183,6 +185,21 @@ def summarize_other(path: str | Path, clip: str | None = None) -> str:
             rows = list(csv.reader(f))
         return "\n".join(", ".join(r) for r in rows[:50]) + (f"\n... {len(rows) - 50} more rows" if len(rows) > 50 else "")
     raise ValueError(f"don't know how to summarise {path}; give an .h5, .csv or .json artifact")
+
+
+def summarize_roles(path: str | Path) -> str:
+    """The label-budget study's roles: clips per role and class (roles.csv)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    counts = Counter((r["label"], r["role"]) for r in rows)
+    roles = [r for r in ("pool", "pool_val", "reservoir", "val", "test") if any(k[1] == r for k in counts)]
+    labels = sorted({r["label"] for r in rows})
+    width = max(len(label) for label in labels) + 2
+    lines = [f"{path}: {len(rows)} clips; pool = U (unlabelled, fits generators, tagger and bank), "
+             "reservoir = the clips that may be labelled",
+             f"{'class':<{width}}" + "".join(f"{r:>11}" for r in roles)]
+    lines += [f"{label:<{width}}" + "".join(f"{counts[(label, r)]:>11}" for r in roles) for label in labels]
+    return "\n".join(lines)
 
 
 def find_clip(query: str, artifacts: str | Path) -> str:

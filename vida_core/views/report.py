@@ -1,6 +1,7 @@
-"""`vida report`: the headline table with a verdict per generated-audio condition, our numbers in
-the layout of the paper's Tables 1 and 2, and everything `dvc exp show` leaves out (per seed
-values, epochs, clip counts, the generators' MSE before and after cross-fitting, the filter)."""
+"""`vida report`: the label-budget study's tables (per k: val and test top-1, paired gains over
+vision only with their intervals, minimum detectable gains and verdicts, for every test clip, the
+look-alike classes and the others), the generators' MSE, the filter and what the filtered
+conditions train on: everything `dvc exp show` leaves out, test numbers included."""
 
 from __future__ import annotations
 
@@ -18,20 +19,6 @@ PAPER_MIT_TOP1: dict[str, dict[str, float | None]] = {
     "table1": {"baseline": None, "svdmap": None, "svdmap_filtered": None, "real_audio": None},
     "table2": {"baseline": None, "cafmap": None, "real_audio": None},
 }
-
-
-def report_tables(conditions=None) -> dict[str, tuple[str, list[tuple[str, str]]]]:
-    """table -> (title, [(row label, condition)]), from the conditions table; a condition in no
-    paper table gets an "Other conditions" table, so none is dropped from the report silently."""
-    from vida_core.learn.conditions import CONDITIONS, REPORT_TABLES
-
-    conditions = CONDITIONS if conditions is None else conditions
-    tables = {t: (title, [(c.label, c.name) for c in conditions.values() if t in c.tables])
-              for t, title in REPORT_TABLES.items()}
-    others = [(c.label, c.name) for c in conditions.values() if not set(c.tables) & set(REPORT_TABLES)]
-    if others:
-        tables["other"] = ("Other conditions", others)
-    return tables
 
 
 def _load(value):
@@ -52,97 +39,115 @@ def _setup_line(details: dict, params: dict) -> str:
     dataset = (params.get("dataset") or {}).get("name", "unknown") if isinstance(params.get("dataset"), dict) \
         else params.get("dataset", "unknown")
     models = params.get("models") or {}
-    folds = {kind: g.get("cross_fit_folds") for kind, g in details.get("generators", {}).items()}
+    protocol = params.get("protocol") or {}
     seeds = details.get("seeds", [])
+    groups = details.get("groups", {})
+    group_text = "; ".join(f"{g}: {v['test_clips']} test clips ({', '.join(v['classes'])})"
+                           for g, v in groups.items() if g != "all")
+    if details.get("budget"):
+        study = (f"Label-budget study: k labelled clips per class for k in {protocol.get('labels_per_class', '?')}, "
+                 f"{protocol.get('label_draws', '?')} draws of them x {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+                 "generators, feature tagger and label bank fitted on the unlabelled pool U only; each classifier "
+                 f"trained for a fixed {protocol.get('train_epochs', '?')} epochs on its labelled clips.")
+    else:
+        study = (f"Every train clip labelled (labels_per_class: all), {len(seeds)} seeds; generators cross-fitted; "
+                 "classifiers early-stopped on val.")
     return (f"Ours: dataset `{dataset}`, {details.get('num_classes', '?')} classes, "
-            f"{details.get('test_clips', '?')} test clips (chance top-1 {_pct(details.get('chance_top1'))}%), "
-            f"{details.get('train_clips', '?')} train / {details.get('val_clips', '?')} val clips; "
-            f"clips without real audio: {details.get('train_no_audio', '?')} train, "
-            f"{details.get('val_no_audio', '?')} val, {details.get('test_no_audio', '?')} test. "
+            f"{details.get('test_clips', '?')} test clips (chance top-1 {_pct(details.get('chance_top1'))}%)"
+            f"{'; ' + group_text if group_text else ''}. "
             f"Image encoder `{models.get('image_encoder', '?')}`, captioner `{models.get('captioner', '?')}`, "
             f"text encoder `{models.get('text_encoder', '?')}`, audio tagger `{models.get('audio_tagger', '?')}`. "
-            f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); each trains both generators "
-            f"(cross-fitted, {', '.join(f'{k} {v} folds' for k, v in folds.items()) or '?'}), the filter's "
-            "decisions and every classifier. Model selection on val only; test evaluated once per seed.")
+            f"{study} Nothing is chosen on test.")
 
 
-def headline_table(details: dict) -> list[str]:
-    from vida_core.learn.results import is_generated
-
-    boot = details.get("bootstrap", {})
-    k = details.get("top5_k", 5)
-    lines = [f"| condition | top-1 (mean ± std over seeds) | 95 % interval (test clips) | top-{k} | "
-             "gain over baseline, points [95 % interval] | verdict |",
-             "| --- | ---: | ---: | ---: | ---: | --- |"]
-    verdicts = []
-    for name, entry in details["conditions"].items():
-        top1, gain = entry["top1"], entry.get("gain")
-        gain_text = (f"{_pct(gain['mean'], True)} [{_pct(gain['lo'], True)}, {_pct(gain['hi'], True)}]"
-                     if gain else "")
-        verdict = gain["verdict"] if gain and is_generated(name) else ""
-        lines.append(f"| `{name}` | {_pct(top1['mean'])} ± {_pct(top1['std'])} | {_pct(top1['lo'])}–{_pct(top1['hi'])} | "
-                     f"{_pct(entry['top5']['mean'])} | {gain_text} | {verdict} |")
-        if verdict:
-            verdicts.append(f"- `{name}`: **{verdict}** (gain {_pct(gain['mean'], True)} points, 95 % interval "
-                            f"{_pct(gain['lo'], True)} to {_pct(gain['hi'], True)})")
-    notes = ["", "Verdicts come from the paired interval (same test clips, same seeds as `baseline`), "
-             "never from the mean alone:", *verdicts, "",
-             f"Intervals: {boot.get('samples', '?')} bootstrap resamples of the test clips (seed "
-             f"{boot.get('seed', '?')}), each scoring the accuracy averaged over seeds; percentiles "
-             f"{100 * (1 - boot.get('level', 0.95)) / 2:.1f} and {100 - 100 * (1 - boot.get('level', 0.95)) / 2:.1f}."]
-    return lines + notes
+def _gain_cell(entry: dict | None) -> str:
+    gain = (entry or {}).get("gain")
+    if not gain:
+        return ""
+    return (f"{_pct(gain['mean'], True)} [{_pct(gain['lo'], True)}, {_pct(gain['hi'], True)}] "
+            f"(MDG {_pct(gain['mdg'])})")
 
 
-def paper_tables(details: dict) -> list[str]:
+def _verdict_short(entry: dict | None) -> str:
+    gain = (entry or {}).get("gain")
+    return {"better than baseline": "better", "worse than baseline": "worse"}.get(gain["verdict"], "n.d.") if gain else ""
+
+
+def _recovered_cell(entry: dict | None) -> str:
+    recovered = (entry or {}).get("recovered")
+    if not recovered:
+        return ""
+    if recovered.get("mean") is None:
+        return "n/a"
+    lo, hi = recovered.get("lo"), recovered.get("hi")
+    interval = f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None and hi is not None else ""
+    return f"{_pct(recovered['mean'])} %{interval}"
+
+
+def k_tables(details: dict) -> list[str]:
+    """One table per k: val top-1, test top-1, and the paired gain over baseline per class group,
+    with its interval, minimum detectable gain (MDG, 80 % power) and verdict."""
+    from vida_core.learn.conditions import CONDITIONS
+
+    groups = list(details.get("groups", {"all": {}}))
     lines = []
-    k = details.get("top5_k", 5)
-    for table, (title, rows) in report_tables().items():
-        lines += [f"## {title}", "",
-                  f"| setting | paper, MiT top-1 | ours top-1 | ours top-{k} | train clips with audio |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        for label, condition in rows:
-            paper = PAPER_MIT_TOP1.get(table, {}).get(condition)
-            paper_text = "n/a" if paper is None else f"{paper:.1f}"
-            entry = details["conditions"].get(condition)
-            if entry is None:
-                lines.append(f"| {label} | {paper_text} | not run | not run | |")
-                continue
-            with_audio = sorted(set((entry.get("train_clips_with_audio") or {}).values()))
-            with_audio_text = "–".join(str(v) for v in (with_audio[0], with_audio[-1])) if len(with_audio) > 1 \
-                else (str(with_audio[0]) if with_audio else "?")
-            lines.append(f"| {label} | {paper_text} | {_pct(entry['top1']['mean'])} ± {_pct(entry['top1']['std'])} | "
-                         f"{_pct(entry['top5']['mean'])} ± {_pct(entry['top5']['std'])} | "
-                         f"{with_audio_text} of {details.get('train_clips', '?')} |")
+    for k, entry in details.get("by_k", {}).items():
+        title = "every train clip labelled" if k == "all" else f"k = {k} labelled clips per class"
+        lines += [f"## {title} ({entry['runs']} runs: {entry['draws']} draws x {len(details.get('seeds', []))} seeds)", "",
+                  "| condition | val top-1 | test top-1 [95 %] | " +
+                  " | ".join(f"gain, {g} (points) [95 %] (MDG) | verdict, {g}" for g in groups) +
+                  " | share of real-audio gain recovered (all) |",
+                  "| --- | ---: | ---: | " + " | ".join("---: | ---" for _ in groups) + " | ---: |"]
+        for name, c in entry["conditions"].items():
+            top1 = c["groups"]["all"]["top1"]
+            control = " (control)" if name in CONDITIONS and CONDITIONS[name].control else ""
+            lines.append(f"| `{name}`{control} | {_pct(c['val_top1']['mean'])} | {_pct(top1['mean'])} "
+                         f"[{_pct(top1['lo'])}, {_pct(top1['hi'])}] | " +
+                         " | ".join(f"{_gain_cell(c['groups'].get(g))} | {_verdict_short(c['groups'].get(g))}"
+                                    for g in groups) +
+                         f" | {_recovered_cell(c['groups']['all'])} |")
         lines.append("")
-    lines.append("The paper's numbers are for Moments in Time with its own classes and models; ours "
-                 "follow the stricter protocol of the design (same classes, splits and seeds for every "
-                 "condition), so compare the differences between rows rather than absolute values.")
+    boot = details.get("bootstrap", {})
+    lines += ["Gains are paired (same runs, same test clips as `baseline`). Intervals: "
+              f"{boot.get('samples', '?')} hierarchical bootstrap resamples ({boot.get('resampled', '?')}; seed "
+              f"{boot.get('seed', '?')}). Verdict from the interval alone (n.d.: not distinguishable from baseline); "
+              "MDG: the smallest gain this run would detect with 80 % power, so n.d. means \"no gain of at least "
+              "the MDG\", not \"no gain\". Val top-1: mean over runs (what a sweep chooses on)."]
     return lines
 
 
-def per_seed_table(details: dict) -> list[str]:
-    seeds = [str(s) for s in details.get("seeds", [])]
-    lines = ["## Per seed", "",
-             "| condition | " + " | ".join(f"top-1 seed {s}" for s in seeds) + " | val top-1 (mean) | best epochs | epochs run |",
-             "| --- |" + " ---: |" * (len(seeds) + 3)]
-    for name, entry in details["conditions"].items():
-        per = entry["top1"]["per_seed"]
-        val = entry.get("val_top1", {}).get("mean")
-        lines.append(f"| `{name}` | " + " | ".join(_pct(per.get(s)) for s in seeds) +
-                     f" | {_pct(val)} | {', '.join(str(v) for v in (entry.get('best_epoch') or {}).values())} | "
-                     f"{', '.join(str(v) for v in (entry.get('epochs_run') or {}).values())} |")
-    return lines
+def balance_section(details: dict) -> list[str]:
+    """What dropping the filter's rejected clips leaves the filtered conditions to learn from."""
+    lines = []
+    for k, entry in details.get("by_k", {}).items():
+        for name in ("svdmap_filtered", "filter_random"):
+            c = entry["conditions"].get(name)
+            if c:
+                lines.append(f"| {k} | `{name}` | {c['labelled']:.1f} | {c['trained_on']:.1f} | "
+                             f"{c['classes_without_clip']:.2f} | {c['missing_audio_information']:.3f} |")
+    if not lines:
+        return []
+    return ["## Filtered conditions: what they train on (mean over runs)", "",
+            "Rejected clips are dropped, so no training clip lacks its audio and missing audio cannot carry "
+            "the label (last column: how much better than the commonest class the pattern of missing "
+            "audio predicts the label; 0 = not at all).", "",
+            "| k | condition | labelled clips | kept | classes left without a clip | label information in missing audio |",
+            "| --- | --- | ---: | ---: | ---: | ---: |", *lines]
 
 
 def generator_table(details: dict) -> list[str]:
     generators = details.get("generators") or {}
     if not generators:
         return []
+    pool = any(g.get("fitted_on") == "the unlabelled pool U" for g in generators.values())
+    splits = ("With the label-budget pool, *train* is U (fitted), *val* the slice of U that early-stopped "
+              "it, *test* every clip outside U (labelled reservoir, val and test: what the classifiers "
+              "see, all out of sample). " if pool else
+              "*Before*: one model fitted on all train clips generates every clip (in-sample on train). "
+              "*Cross-fitted*: what the pipeline writes (train clips from fold models that did not see them). ")
     lines = ["## Generators: standardised MSE against real audio (mean over seeds)", "",
-             "Clips with real audio; 1.0 is the train variance of each mel bin. *Before*: one model fitted on "
-             "all train clips generates every clip (in-sample on train). *Cross-fitted*: what the pipeline "
-             "writes (train clips from fold models that did not see them). Test figures are reported, "
-             "never used to choose anything.", "",
+             "Clips with real audio; 1.0 is the fitted clips' variance of each mel bin. " + splits +
+             "Test figures are reported, never used to choose anything.", "",
              "| generator | split | mean predictor | before (one model) | cross-fitted (written) |",
              "| --- | --- | ---: | ---: | ---: |"]
     for kind, summary in generators.items():
@@ -159,7 +164,7 @@ def filter_section(details: dict) -> list[str]:
     train = summary["train"]
     real = (f"; on real audio the same rule would keep {_pct(train['real_audio_kept_fraction'])} % "
             f"(IoU {train['real_audio_iou_mean']:.3f})" if "real_audio_kept_fraction" in train else "")
-    return ["## Filter (train clips only, mean over seeds)", "",
+    return ["## Filter (the clips it acts on: train, or the labelled reservoir in the study; mean over seeds)", "",
             f"top-{summary['top_k']} tags, IoU threshold {summary['iou_threshold']}: keeps "
             f"{_pct(train['kept_fraction'])} % of train clips (mean IoU {train['iou_mean']:.3f}; "
             f"{train['classes_without_kept_clip']:.1f} of {details.get('num_classes', '?')} classes keep none){real}. Per class: "
@@ -167,12 +172,14 @@ def filter_section(details: dict) -> list[str]:
 
 
 def build_report(results_json, params, out_md: str | Path | None = None) -> str:
-    """Markdown: the headline table with verdicts, the paper's layout, per-seed values, the
-    generators' MSE and the filter; also written to `out_md`."""
+    """Markdown: per k, every condition's val and test top-1 and its gain over baseline with
+    interval, minimum detectable gain and verdict, per class group; the generators' MSE, the
+    filter and what the filtered conditions train on; also written to `out_md`."""
     details, params = _load(results_json), _load(params)
-    lines = ["# VIDA results", "", _setup_line(details, params), "", "## Test top-1 (%) and verdicts", "",
-             *headline_table(details), "", *paper_tables(details), "", *per_seed_table(details), "",
-             *generator_table(details), "", *filter_section(details)]
+    if "by_k" not in details:
+        raise ValueError("this results.json was written by an older results stage; rerun `dvc repro results`")
+    lines = ["# VIDA results", "", _setup_line(details, params), "", *k_tables(details), "",
+             *generator_table(details), "", *filter_section(details), "", *balance_section(details)]
     text = "\n".join(lines).rstrip() + "\n"
     if out_md is not None:
         with atomic_path(out_md) as tmp:
