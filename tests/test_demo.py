@@ -115,3 +115,27 @@ def test_look_alike_clocks_sound_different():
         return out
 
     assert max(busy("clock_ticking")) < 0.25 < min(busy("clock_ringing"))
+
+
+def test_the_clock_cue_is_the_only_visible_difference_and_only_while_ringing():
+    """clock_cue moves the ringing clock's striker while it rings and changes nothing else: at
+    cue 0 the frames are those of a clock that never rings (every random draw is the same), and
+    the ticking clock and the sound do not depend on the cue."""
+    quiet, cued = DemoConfig(clock_cue=0.0, **_small()), DemoConfig(clock_cue=6.0, **_small())
+    for index in range(2):
+        frames0, _, audio0, _ = render_clip("clock_ringing", index, quiet)
+        frames6, _, audio6, _ = render_clip("clock_ringing", index, cued)
+        changed = np.array([not np.array_equal(a, b) for a, b in zip(frames0, frames6)])
+        assert 0.2 < changed.mean() < 0.9            # while it rings, not between bursts or before
+        assert np.array_equal(audio0, audio6)        # the cue is seen, never heard
+        ticking0, ticking6 = render_clip("clock_ticking", index, quiet)[0], render_clip("clock_ticking", index, cued)[0]
+        assert np.array_equal(ticking0, ticking6)
+        # Where it differs, only a small region around the striker does.
+        diff = np.abs(frames0.astype(int) - frames6.astype(int)).max(-1)
+        assert (diff > 0).mean(axis=(1, 2)).max() < 0.02
+    with pytest.raises(ValueError, match="clock_cue"):
+        DemoConfig(clock_cue=-1.0)
+
+
+def _small() -> dict:
+    return {"width": 128, "height": 96}
