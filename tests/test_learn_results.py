@@ -122,3 +122,10 @@ def test_report_has_a_table_per_k_with_groups_mdg_and_verdicts(tmp_path):
     assert "| svdmap | train | 1.000 | 0.500 | 0.500 |" in text and "*train* is U" in text
     with pytest.raises(ValueError, match="older results stage"):
         build_report({"conditions": {}}, params)
+
+
+def test_learning_curve_figure_draws_a_panel_per_group(tmp_path):
+    from vida_core.views.report import learning_curve_figure
+
+    out = learning_curve_figure(details_for_report(), tmp_path / "curve.png", title="demo")
+    assert out.stat().st_size > 10_000

@@ -49,17 +49,20 @@ def inspect(artifact: Path = typer.Argument(..., help="an artifact: artifacts/fr
 
 @app.command()
 def report(artifacts: Path = typer.Option(Path("artifacts"), help="the artifacts folder"),
-           results: Path = typer.Option(Path("artifacts/results.json"), help="the results stage's details")):
-    """Print the results: headline table with verdicts, paper layout, per seed, generators, filter
-    (also written to artifacts/report.md)."""
+           results: Path = typer.Option(Path("artifacts/results.json"), help="the results stage's details"),
+           figure: Optional[Path] = typer.Option(None, "--figure", help="also draw the learning curve to this PNG")):
+    """Print the results: per k, val and test top-1, gains over vision only with intervals, minimum
+    detectable gains and verdicts per class group; generators, filter (also written to artifacts/report.md)."""
     import dataclasses
 
     from vida_core.config import load_params
-    from vida_core.views.report import build_report
+    from vida_core.views.report import build_report, learning_curve_figure
 
     if not results.exists():
         raise typer.BadParameter(f"{results} does not exist; run `dvc repro results` (or `dvc repro`) first")
     typer.echo(build_report(results, dataclasses.asdict(load_params()), artifacts / "report.md"))
+    if figure is not None:
+        typer.echo(f"learning curve -> {learning_curve_figure(results, figure)}")
 
 
 @app.command()

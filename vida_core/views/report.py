@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from vida_core.io.artifacts import atomic_path
@@ -185,3 +186,46 @@ def build_report(results_json, params, out_md: str | Path | None = None) -> str:
         with atomic_path(out_md) as tmp:
             tmp.write_text(text)
     return text
+
+
+def learning_curve_figure(results_json, out_png: str | Path, title: str = "") -> Path:
+    """The study's figure: test gain over vision only (points) against k, one line per condition,
+    95 % interval as error bars, the minimum detectable gain as a dotted band, one panel per class
+    group."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vida_core.learn.conditions import CONDITIONS
+
+    details = _load(results_json)
+    ks = [k for k in details["by_k"] if k != "all"] or list(details["by_k"])
+    groups = list(details.get("groups", {"all": {}}))
+    names = [n for n in next(iter(details["by_k"].values()))["conditions"] if n != "baseline"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.2), sharey=True, squeeze=False)
+    x = np.arange(len(ks))
+    for ax, group in zip(axes[0], groups):
+        mdg = [details["by_k"][k]["conditions"][names[0]]["groups"][group]["gain"]["mdg"] * 100 for k in ks]
+        ax.fill_between(x, -np.array(mdg), mdg, color="#dddddd", label="± MDG of " + names[0])
+        ax.axhline(0, color="#888888", lw=0.8)
+        for i, name in enumerate(names):
+            control = name in CONDITIONS and CONDITIONS[name].control
+            gains = [details["by_k"][k]["conditions"][name]["groups"][group]["gain"] for k in ks]
+            mean = np.array([100 * g["mean"] for g in gains])
+            err = np.array([[100 * (g["mean"] - g["lo"]) for g in gains], [100 * (g["hi"] - g["mean"]) for g in gains]])
+            ax.errorbar(x + (i - len(names) / 2) * 0.05, mean, yerr=err, marker="o" if not control else "s",
+                        ms=4, lw=1.2, ls="--" if control else "-", capsize=2, label=name)
+        n = details["groups"].get(group, {}).get("test_clips", "?")
+        ax.set_title(f"{group} ({n} test clips)")
+        ax.set_xticks(x, ks)
+        ax.set_xlabel("labelled clips per class (k)")
+    axes[0][0].set_ylabel("test top-1 gain over vision only (points)")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return out_png
