@@ -144,13 +144,20 @@ def _pixel_aspect(stream) -> Fraction | int:
     return sar if sar and sar != 1 and Fraction(1, 8) <= sar <= 8 else 1
 
 
+def _side_data(frame: av.VideoFrame) -> list:
+    """A frame's side data entries. PyAV before 18 iterates over the entries themselves, PyAV 18
+    over their types (the container became a mapping from type to entry)."""
+    container = frame.side_data
+    return [item if hasattr(item, "type") else container[item] for item in container]
+
+
 def _orientation(frame: av.VideoFrame) -> str | None:
     """How a player turns this frame, from its display matrix (phone rotation, mirroring).
 
     The same choices as ffmpeg's and ffplay's autorotate; angles that are not quarter turns
     (which cameras don't write) are rounded to the nearest one.
     """
-    data = next((bytes(sd) for sd in frame.side_data if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX), None)
+    data = next((bytes(sd) for sd in _side_data(frame) if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX), None)
     if data is None:
         return None
     m = struct.unpack("=9i", data)
