@@ -139,3 +139,24 @@ def test_the_clock_cue_is_the_only_visible_difference_and_only_while_ringing():
 
 def _small() -> dict:
     return {"width": 128, "height": 96}
+
+
+# The tiny demo's file hashes as the locked environment (requirements.lock, default TORCH_SPEC)
+# writes them on x86-64. A mismatch means a package that encodes the clips (PyAV and the FFmpeg it
+# bundles, numpy, OpenCV) is not the locked version: the pipeline's artifacts will then differ from
+# the committed dvc.lock from the first stage on. After `bash setup.sh --update-lock` changes one of
+# them, regenerate this table (README, "A pinned environment").
+LOCKED_TINY_DEMO = "data/tiny_demo_sha256.json"
+
+
+def test_the_locked_environment_writes_the_committed_tiny_demo(tiny_dataset):
+    import json
+    from pathlib import Path
+
+    out_dir, _ = tiny_dataset
+    expected = json.loads((Path(__file__).parent / LOCKED_TINY_DEMO).read_text())
+    got = _digests(out_dir)
+    differing = sorted(name for name in expected if got.get(name) != expected[name])
+    assert not differing and set(got) == set(expected), (
+        f"the tiny demo differs from the locked environment's in {differing or sorted(set(got) ^ set(expected))}: "
+        f"is this environment installed from requirements.lock (bash setup.sh)?")
