@@ -69,7 +69,7 @@ class DemoConfig:
     # Pixels (of a 192-high frame) that the ringing clock's striker swings while it rings: the
     # one visible difference between clock_ringing and clock_ticking; 0 makes the two classes
     # identical to vision (the negative control of the label-budget study).
-    clock_cue: float = 4.0
+    clock_cue: float = 10.0
     crf: int = 23                  # libx264 quality
     preset: str = "ultrafast"      # libx264 preset
 
