@@ -19,7 +19,10 @@ if [ "${1:-}" = "--update-lock" ]; then
     # pip-tools in a throwaway environment resolves the newest versions pyproject.toml allows
     # (with the test and ray extras) and records every file's hash. torch is left out (TORCH_SPEC
     # chooses it), and so are the runtime packages only torch's CUDA builds pull in (nvidia-*,
-    # cuda-*, triton): a CPU build does not use them, and a CUDA build brings its own.
+    # cuda-*, triton): a CPU build does not use them, and a CUDA build brings its own. Also left
+    # out: openvino-telemetry. OpenVINO's model converter imports it when present and then sends
+    # usage data from a forked process (a pipeline must not phone home, and on a machine without
+    # network that process can hang at exit); without it the converter uses its built-in stub.
     tools=$(mktemp -d)
     "$PYTHON" -m venv "$tools"
     "$tools/bin/pip" install -q pip-tools
@@ -29,9 +32,9 @@ if [ "${1:-}" = "--update-lock" ]; then
     "$tools/bin/python" - <<'EOF'
 import re
 blocks = re.split(r"\n(?=[A-Za-z0-9])", open("requirements.lock").read())
-cuda_only = re.compile(r"^(nvidia-(?!ml-py)|cuda-|triton==)", re.IGNORECASE)   # nvidia-ml-py is NVML's bindings, not CUDA
-kept = [b for b in blocks if not cuda_only.match(b)]
-header = "# Made by `bash setup.sh --update-lock`: pip-compile as below, then the CUDA-only packages removed.\n"
+left_out = re.compile(r"^(nvidia-(?!ml-py)|cuda-|triton==|openvino-telemetry==)", re.IGNORECASE)   # nvidia-ml-py: NVML bindings
+kept = [b for b in blocks if not left_out.match(b)]
+header = "# Made by `bash setup.sh --update-lock`: pip-compile as below, then the CUDA-only packages and openvino-telemetry removed.\n"
 open("requirements.lock", "w").write(header + "\n".join(kept))
 print(f"requirements.lock: {sum('==' in b.split(chr(10))[0] for b in kept)} packages pinned")
 EOF
