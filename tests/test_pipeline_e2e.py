@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# The whole DAG through DVC, minutes on 2 cores: not in the fast lane (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 DVC = [sys.executable, "-m", "dvc"]
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+pytestmark = pytest.mark.slow   # a local Ray cluster per module: not in the fast lane
 
 from test_executors import _within_timeout  # noqa: E402  (after the skip)
 from vida_core.executors import WorkerDied  # noqa: E402
