@@ -28,7 +28,7 @@ def _params_file(tmp_path, text: str):
 
 def test_defaults_load_from_an_empty_file(tmp_path):
     params = load_params(_params_file(tmp_path, ""))
-    assert params == Params() and params.flow.method == "dis" and params.classify.seeds == [0, 1, 2]
+    assert params == Params() and params.flow.method == "dis" and params.classify.seeds == [0, 1]
 
 
 def test_the_projects_params_yaml_loads(tmp_path):
