@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import platform
+from pathlib import Path
 
 import av
 import numpy as np
@@ -149,10 +152,9 @@ def _small() -> dict:
 LOCKED_TINY_DEMO = "data/tiny_demo_sha256.json"
 
 
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="the committed hashes are the locked environment's on x86-64")
 def test_the_locked_environment_writes_the_committed_tiny_demo(tiny_dataset):
-    import json
-    from pathlib import Path
-
     out_dir, _ = tiny_dataset
     expected = json.loads((Path(__file__).parent / LOCKED_TINY_DEMO).read_text())
     got = _digests(out_dir)
