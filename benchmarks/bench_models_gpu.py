@@ -145,7 +145,7 @@ def synced(device: torch.device, fn) -> float:
 
 
 def bench_blip(folder: Path, inputs: dict, device, batches, work: Path) -> list[dict]:
-    captioner = load_captioner(str(folder), device=device)
+    captioner = load_captioner(str(folder), batch_size=16, device=device)
     captioner.max_new_tokens = 20
     with h5py.File(inputs["representative"]) as f:
         images = int(f["mask"][()].sum())

@@ -37,7 +37,7 @@ def main() -> None:
     print(f"CPU, torch {torch.__version__}, {torch.get_num_threads()} threads")
     rng = np.random.default_rng(0)
 
-    captioner = load_captioner("effnet-lite0-labels", device="cpu")
+    captioner = load_captioner("effnet-lite0-labels", batch_size=16, device="cpu")
     frames = rng.integers(0, 256, (args.images, 240, 426, 3), dtype=np.uint8)
     captions_per_s = rate(lambda small: captioner.caption(frames[:2] if small else frames), args.images)
     print(f"captioner effnet-lite0-labels: {captions_per_s:8.1f} captions/s  (batch {captioner.batch_size})")

@@ -13,7 +13,7 @@ def main() -> None:
         {name: stage.input(f"classify_{name}") for name in CLASSIFY_CONDITIONS},
         generator_summaries={kind: stage.input(f"generate_{kind}_summary") for kind in GENERATOR_VARIANTS},
         filter_summary=stage.input("filter_summary"), lookalike=protocol.lookalike_classes,
-        headline_k=protocol.headline_k)
+        headline_k=protocol.headline_k, audio_quality=stage.input("audio_quality"))
     metrics = headline(details, protocol.headline_k, threshold=stage.params.threshold)
     write_json(stage.output("results"), details)
     write_json(stage.output("results_metrics"), metrics)

@@ -40,7 +40,7 @@ def test_tagger_hears_each_class_as_intended(demo_audio):
 
 def test_captioner_names_what_is_seen():
     """At least half the frames are named right (the README reports each class's rate on more clips)."""
-    captioner = load_captioner("effnet-lite0-labels", device="cpu")
+    captioner = load_captioner("effnet-lite0-labels", batch_size=16, device="cpu")
     for label in ("clock_ticking", "siren", "digital_alarm", "banjo", "maracas"):
         frames = [render_clip(label, index, CONFIG)[0] for index in range(3)]
         captions = captioner.caption(np.stack([f[len(f) * k // 3] for f in frames for k in (1, 2)]))

@@ -129,3 +129,21 @@ def test_learning_curve_figure_draws_a_panel_per_group(tmp_path):
 
     out = learning_curve_figure(details_for_report(), tmp_path / "curve.png", title="demo")
     assert out.stat().st_size > 10_000
+
+
+def test_report_puts_the_papers_numbers_beside_ours():
+    from vida_core.views.report import PAPER_MIT_TOP1
+
+    assert PAPER_MIT_TOP1 == {"table1": {"baseline": 17.7, "svdmap": None, "svdmap_filtered": 35.6, "real_audio": 34.3},
+                              "table2": {"baseline": 22.5, "cafmap": 30.7, "real_audio": 33.9}}
+    text = build_report(details_for_report(), {})
+    assert "## The paper's numbers beside ours (top-1 %)" in text
+    assert "| Table 1 | vision only (`baseline`) | 17.7 | 62.5 [" in text
+    assert "| Table 1 | + SVDMap (all) (`svdmap`) | n/a | " in text   # the paper reports SVDMap filtered only
+    assert "| Table 1 | + SVDMap (filtered) (`svdmap_filtered`) | 35.6 |" in text
+    assert "| Table 2 | vision only (`baseline`) | 22.5 |" in text
+    assert "| Table 2 | + CAFMap (`cafmap`) | 30.7 |" in text
+    assert "| Table 2 | + real audio (`real_audio`) | 33.9 |" in text
+    # Why the two are not like for like: two baselines, generated above real, selection on test, no intervals.
+    assert "17.7 (Table 1) and 22.5 (Table 2)" in text and "(35.6) is above its ground-truth audio (34.3)" in text
+    assert "chose on test" in text and "no unfiltered SVDMap number" in text and "no interval" in text

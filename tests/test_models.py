@@ -7,6 +7,7 @@ randomly initialised models of the real architectures written to tmp_path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import socket
 
 import numpy as np
@@ -69,7 +70,8 @@ def embedded(tmp_path_factory):
         return {
             "text": load_text_encoder("minilm", device="cpu"),
             "image": load_image_encoder("effnet-lite0", device="cpu", batch_size=3),
-            "captioner": load_captioner("effnet-lite0-labels", device="cpu", batch_size=2),
+            "captioner": load_captioner("effnet-lite2-labels", device="cpu", batch_size=2),
+            "captioner_lite0": load_captioner("effnet-lite0-labels", device="cpu", batch_size=2),
             "tagger": load_audio_tagger("yamnet", device="cpu"),
         }
 
@@ -140,10 +142,23 @@ def test_image_encoder_dim_and_deterministic(embedded):
         img.encode(images.astype(np.float32))
 
 
-def test_embedded_captioner(embedded):
-    captions = embedded["captioner"].caption(synthetic_images(5))
+@pytest.mark.parametrize("which", ["captioner", "captioner_lite0"])
+def test_embedded_captioner(embedded, which):
+    captions = embedded[which].caption(synthetic_images(5))
     assert len(captions) == 5
     assert all(isinstance(c, str) and c.startswith("a photo of a") for c in captions)
+
+
+def test_the_default_captioner_is_not_the_image_encoders_network(embedded):
+    from vida_core.config import ModelsConfig
+
+    captioner, image = embedded["captioner"], embedded["image"]
+    assert ModelsConfig().captioner == "effnet-lite2-labels" and captioner.spec.input_size == 260
+    assert captioner.prep.height == captioner.prep.width == 260
+    own = {k: v.shape for k, v in captioner.model.state_dict().items()}
+    encoder = {k: v.shape for k, v in image.model.state_dict().items()}
+    assert own != encoder and sum(v.numel() for v in captioner.model.parameters()) > \
+        sum(v.numel() for v in image.model.parameters())
 
 
 def test_yamnet_tagger(embedded):
@@ -282,7 +297,7 @@ def test_bert_folder_as_text_encoder(tmp_path, tiny_vocab):
 # ---- errors -----------------------------------------------------------------------------
 
 LOADERS = {
-    "captioner": (load_captioner, "effnet-lite0-labels"),
+    "captioner": (functools.partial(load_captioner, batch_size=2), "effnet-lite2-labels"),
     "text encoder": (load_text_encoder, "minilm"),
     "image encoder": (load_image_encoder, "effnet-lite0"),
     "audio tagger": (load_audio_tagger, "yamnet"),
@@ -306,8 +321,8 @@ def test_unknown_short_name(role):
 def test_missing_local_folder(tmp_path):
     missing = tmp_path / "not-there"
     with pytest.raises(ModelLoadError) as info:
-        load_captioner(str(missing), device="cpu")
-    assert_helpful(info.value, "captioner", str(missing), "effnet-lite0-labels")
+        load_captioner(str(missing), batch_size=2, device="cpu")
+    assert_helpful(info.value, "captioner", str(missing), "effnet-lite2-labels")
 
 
 @pytest.mark.parametrize("role", LOADERS)
@@ -319,7 +334,7 @@ def test_uncached_hub_id_offline(role, monkeypatch):
     assert_helpful(info.value, role, "vida-tests/no-such-model-anywhere", default)
 
 
-@pytest.mark.parametrize("load,name", [(load_captioner, "blip"), (load_image_encoder, "vit"), (load_audio_tagger, "ast")])
+@pytest.mark.parametrize("load,name", [(functools.partial(load_captioner, batch_size=2), "blip"), (load_image_encoder, "vit"), (load_audio_tagger, "ast")])
 def test_paper_short_names_offline(load, name, monkeypatch):
     from huggingface_hub import try_to_load_from_cache
 
@@ -337,4 +352,4 @@ def test_wrong_architecture_for_role(tmp_path):
     folder = tmp_path / "vit-as-captioner"
     ViTModel(tiny_vit_config()).save_pretrained(folder)
     with pytest.raises(ModelLoadError, match="'vit' model"):
-        load_captioner(str(folder), device="cpu")
+        load_captioner(str(folder), batch_size=2, device="cpu")

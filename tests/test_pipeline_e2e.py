@@ -20,7 +20,7 @@ DVC = [sys.executable, "-m", "dvc"]
 # small frames, short training.
 TINY = {
     "workers": 2,
-    "demo": {"num_classes": 4, "clips_per_class": 10, "width": 128, "height": 96},
+    "demo": {"num_classes": 4, "clips_per_class": 10, "width": 128, "height": 96, "bank_clips_per_sound": 3},
     "dataset": {"val_fraction": 0.2, "test_fraction": 0.2},
     "frames": {"resolution": 64},
     "flow": {"resolution": 32},
@@ -46,15 +46,16 @@ def ran_stages(log: str) -> set[str]:
     return {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage '")}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("vida")
+def make_project(repo: Path, overrides: dict) -> Path:
+    """A fresh git + DVC repo with this project's pipeline, params.yaml with `overrides` and
+    tests/tiny_params.yaml applied, committed."""
+    repo.mkdir(parents=True, exist_ok=True)
     for item in ("dvc.yaml", "params.yaml", "stages", "vida_core", ".dvcignore", "data/audioset", "plots/templates"):
         src = ROOT / item
         (repo / item).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
          if src.is_dir() else shutil.copy(src, repo / item))
-    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), overrides)
     for section, knobs in yaml.safe_load((ROOT / "tests" / "tiny_params.yaml").read_text()).items():
         params[section] = merge(dict(params.get(section) or {}), knobs) if isinstance(knobs, dict) else knobs
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -64,6 +65,12 @@ def project(tmp_path_factory):
     run(DVC + ["init", "-q"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny VIDA project"], repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    repo = make_project(tmp_path_factory.mktemp("vida"), TINY)
     log = run(DVC + ["repro"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "repro"], repo)
@@ -89,7 +96,7 @@ def test_threshold_sweep_reruns_only_what_reads_the_threshold(project):
     # results; the other classifiers, SVDMap, the filter and everything upstream are reused.
     assert ran_stages(log) == {"representative", "captions", "label_map", "cafmap_controls", "generate_cafmap",
                                "generate_cafmap_labels_only", "generate_cafmap_bank_permuted", "classify_cafmap",
-                               "classify_cafmap_labels_only", "classify_cafmap_bank_permuted", "results"}
+                               "classify_cafmap_labels_only", "classify_cafmap_bank_permuted", "audio_quality", "results"}
 
 
 def test_experiment_metrics_are_val_top1s_with_the_threshold_first(project):

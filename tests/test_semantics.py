@@ -323,3 +323,38 @@ def test_filter_match_ontology_counts_ancestors_as_shared():
     assert iou({index["Cat"]}, {index["Dog"]}, label_matcher("ontology")) == 0.0  # only "Animal" above both
     with pytest.raises(ValueError, match="filter.match"):
         label_matcher("fuzzy")
+
+
+def test_a_bank_clips_condition_comes_from_the_bank_without_it(tmp_path):
+    """With a bank built from the run's own audio, CAFMap's condition for a clip that fed the bank
+    must not carry its own real audio: label_map rebuilds the bank without it, by the same rule."""
+    from vida_core.semantic.label_bank import write_label_bank
+    from vida_core.semantic.label_map import run_label_map
+
+    labels = [{"index": i, "mid": f"/m/{i}", "name": name} for i, name in enumerate(LABEL_NAMES)]
+    bank_ids = ["c/0", "c/1", "c/2", "other/9"]
+    features = np.array([[1.0] * 128, [2.0] * 128, [4.0] * 128, [8.0] * 128])
+    label_sets = [np.array([1]), np.array([1, 2]), np.array([2]), np.array([5])]   # Dog: c/0, c/1; Bark: c/1, c/2
+    write_label_bank(tmp_path / "bank.h5", bank_ids, features, label_sets, {}, labels, "tagged_train_audio",
+                     0.2, {}, params={}, backoff="global_mean")
+    ids = ["c/0", "c/1", "c/3"]   # c/3 is not a bank clip
+    masks = np.zeros((3, 18), bool)
+    masks[:, 4] = True
+    (tmp_path / "captions.json").write_text(json.dumps({"model": {}, "clips": {
+        cid: [{"frame": 4, "caption": "a photo of a dog bark"}] for cid in ids}}))
+    with h5py.File(tmp_path / "rep.h5", "w") as f:
+        f["clip_id"], f["mask"] = np.array(ids, dtype=object), masks
+    summary = run_label_map(tmp_path / "rep.h5", tmp_path / "captions.json", tmp_path / "bank.h5",
+                            tmp_path / "lm.h5", FakeTextEncoder(), LABEL_NAMES, 3, params={})
+    assert summary["leave_one_out_clips"] == 2
+    with h5py.File(tmp_path / "lm.h5", "r") as f:
+        index, condition = f["label_index"][()], f["condition"][()]
+    with h5py.File(tmp_path / "bank.h5", "r") as f:
+        full = f["mean"][()]
+    kept = index[:, 4][index[:, 4] >= 0].reshape(3, -1)[0]
+    assert set(kept) == {1, 2}   # Dog and Bark for every clip (the same caption)
+    # c/3 uses the full bank; c/0's Dog mean is c/1's alone; c/1's Dog is c/0's and its Bark c/2's.
+    np.testing.assert_allclose(condition[2, 4], full[kept].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(condition[0, 4], np.mean([2.0, 3.0]), rtol=1e-6)    # Dog 2, Bark (2+4)/2
+    np.testing.assert_allclose(condition[1, 4], np.mean([1.0, 4.0]), rtol=1e-6)
+    assert not np.allclose(condition[0, 4], condition[2, 4])

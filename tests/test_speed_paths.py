@@ -119,7 +119,7 @@ def test_captions_from_the_encoders_pass_match_the_captioner(tmp_path, photos):
     from vida_core.models.specs import model_identity
 
     ids, frames, mask = _tiny_h5s(tmp_path, photos)
-    captioner = load_captioner("effnet-lite0-labels", device="cpu")
+    captioner = load_captioner("effnet-lite0-labels", batch_size=16, device="cpu")
     encoder = load_image_encoder("effnet-lite0", device="cpu", runtime="torch")
     index, prob = top_labels(encoder.features_and_logits(frames.reshape(-1, 224, 224, 3))[1])
     with h5py.File(tmp_path / "visual.h5", "w") as f:

@@ -82,3 +82,16 @@ def test_shuffled_targets_permute_within_the_fitted_clips_only(tmp_path):
     untouched = np.flatnonzero(~(np.isin(table.split, ["train", "val"]) & table.has_audio))
     assert np.array_equal(shuffled.rows[untouched], column.rows[untouched])
     assert np.array_equal(shuffle_targets(column, table, seed=0).rows, shuffled.rows)
+
+
+def test_visual_pool_keeps_its_width_when_the_features_are_narrower(tmp_path):
+    # dim 4: RGB+flow give 8 features, fewer than the 12-wide stream; the rest are zero columns.
+    paths = make_synthetic(tmp_path, clips=40, classes=2, dim=4, seeds=(0,))
+    table = build_table(clip_ids(paths["visual"]), paths["manifest"], paths["audio"])
+    fit_on = table.positions("train")
+    run_visual_pool(paths["visual"], table, fit_on, tmp_path / "pool.h5", width=12, params={})
+    with h5py.File(tmp_path / "pool.h5") as f:
+        features, explained = f["features"][()], f["explained"][()]
+    assert features.shape == (40, 18, 12)
+    assert np.abs(features[..., 8:]).max() == 0 and np.abs(features[..., :8]).max() > 0
+    assert explained[8:].sum() == 0 and 0.999 < explained.sum() <= 1.0 + 1e-9

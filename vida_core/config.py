@@ -72,6 +72,9 @@ class DemoConfig:
     clock_cue: float = 10.0
     crf: int = 23                  # libx264 quality
     preset: str = "ultrafast"      # libx264 preset
+    # The label bank's external source on the demo: a sound-only stand-in for AudioSet
+    # (vida_core.io.demo_audioset, written to data/demo_audioset), this many clips per sound.
+    bank_clips_per_sound: int = 30
 
 
 # --------------------------------------------------------------------------- extract
@@ -109,7 +112,7 @@ class FlowConfig:
 class ModelsConfig:
     """Model roles: a short name, a Hugging Face id, or a local folder. The defaults are the
     embedded models, whose weights ship inside Python packages (no download)."""
-    captioner: str = "effnet-lite0-labels"   # paper: blip (Salesforce/blip-image-captioning-base)
+    captioner: str = "effnet-lite2-labels"   # its own network, not the image encoder's; paper: blip (Salesforce/blip-image-captioning-base)
     text_encoder: str = "minilm"             # all-MiniLM-L6-v2, as the reference code used
     image_encoder: str = "effnet-lite0"      # paper: vit (google/vit-base-patch16-224-in21k)
     audio_tagger: str = "yamnet"             # paper: ast (MIT/ast-finetuned-audioset-10-10-0.4593)
@@ -145,12 +148,14 @@ class LabelMapConfig:
 
 @dataclass
 class LabelBankConfig:
-    source: str = "tagged_train_audio"   # tagged_train_audio | audioset
+    # audioset (default: AudioSet, or on the demo its stand-in, data/demo_audioset) |
+    # tagged_train_audio (the run's own audio, labelled by the audio tagger; the pool U in the study)
+    source: str = "audioset"
     min_prob: float = 0.2      # tagger score for a train clip to feed a label (its top-1 always does)
     # Source audioset: the folder of <YTID>[_<start>].<ext> media files, a dependency of the stage
     # (so it must exist, whatever the source), and the segment list inside it.
-    audioset_root: str = "data/audioset"
-    audioset_csv: str | None = None
+    audioset_root: str = "data/demo_audioset"
+    audioset_csv: str | None = "data/demo_audioset/segments.csv"
     # A label without examples: ontology (its nearest covered parent, child or sibling, then the
     # global mean) | global_mean (the first release's rule)
     backoff: str = "ontology"
@@ -204,7 +209,7 @@ class GeneratorConfig(TrainConfig):
     # makes CPU training several times faster with 2 x 1280-d features.
     input_proj: int = 256
     # Train clips get their generated audio from one of K fold models that did not see them
-    # (0: from the model fitted on all train clips, in-sample, as the paper's recipe does).
+    # (0: from the model fitted on all train clips, in-sample; the paper does not say which).
     cross_fit_folds: int = 5
 
 
@@ -224,6 +229,13 @@ class FilterConfig:
     # exact: a tagged label counts when it is a dictionary label (paper); ontology: also when one
     # is the other's ancestor below the seven top-level categories ("Bell" ~ "Church bell")
     match: str = "exact"
+    # What tags the generated log-mel: feature_head (a small head distilled on the run's audio,
+    # artifacts/feature_tagger.pt) | audio_tagger (models.audio_tagger itself; AST only: the paper)
+    tagger: str = "feature_head"
+
+    def __post_init__(self):
+        if self.tagger not in ("feature_head", "audio_tagger"):
+            raise ConfigError(f"filter.tagger must be feature_head or audio_tagger, not {self.tagger!r}")
 
 
 @dataclass

@@ -103,6 +103,8 @@ class DemoConfig(DemoParams):
         fractions = (self.no_audio_fraction, self.silent_fraction)
         if min(fractions) < 0 or sum(fractions) > 1:
             raise ValueError("demo.no_audio_fraction and demo.silent_fraction must be >= 0 and sum to at most 1")
+        if self.bank_clips_per_sound < 1:
+            raise ValueError(f"demo.bank_clips_per_sound must be >= 1, got {self.bank_clips_per_sound}")
         if self.clock_cue < 0:
             raise ValueError(f"demo.clock_cue must be >= 0 (pixels), got {self.clock_cue}")
         if self.width % 2 or self.height % 2:

@@ -47,6 +47,7 @@ GENERATOR_VARIANTS = ("svdmap", "svdmap_shuffled", "cafmap", "cafmap_labels_only
 
 _ALL = [
     Artifact("demo", "data/demo", "demo_data", ("<class>/<clip_id>.mp4", "demo_info.csv")),
+    Artifact("demo_audioset", "data/demo_audioset", "demo_audioset", ("<YTID>.m4a", "segments.csv")),
     Artifact("manifest", "artifacts/manifest.csv", "manifest", ("clip_id", "path", "label", "split")),
     Artifact("frames", "artifacts/frames.h5", "frames",
              ("clip_id", "frames", "timestamps", "rejects/clip_id", "rejects/reason")),
@@ -87,7 +88,8 @@ _ALL = [
                  ("state_dicts", "seeds", "dims", "class_names")),
         Artifact(f"confusion_{name}", f"plots/confusion/{name}.json", f"classify_{name}", ("actual", "predicted"), "plots"),
     )],
-    Artifact("results", "artifacts/results.json", "results", ("conditions", "generators", "filter")),
+    Artifact("audio_quality", "artifacts/audio_quality.json", "audio_quality", ("rows", "splits", "seeds")),
+    Artifact("results", "artifacts/results.json", "results", ("conditions", "generators", "filter", "audio_quality")),
     # Kept in git (cache: false), shown by `dvc exp show` / `dvc plots show`.
     Artifact("feature_tagger_metrics", "metrics/feature_tagger.json", "feature_tagger", ("val_head",), "out"),
     Artifact("results_metrics", "metrics/results.json", "results", ("<condition>", "<condition>_gain"), "metrics"),

@@ -43,10 +43,15 @@ class TaggerHead(nn.Module):
             nn.Conv1d(hidden, hidden, kernel_size=3, padding=1), nn.ReLU())
         self.out = nn.Linear(2 * hidden, num_labels)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """x: normalised log-mel [B,T,mels] -> the pooled conv features [B,2*hidden] (the
+        penultimate layer: what the final linear layer reads)."""
+        h = self.conv(x.transpose(1, 2))
+        return torch.cat([h.mean(-1), h.amax(-1)], dim=-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: normalised log-mel [B,T,mels] -> logits [B,labels]."""
-        h = self.conv(x.transpose(1, 2))
-        return self.out(torch.cat([h.mean(-1), h.amax(-1)], dim=-1))
+        return self.out(self.embed(x))
 
 
 class FeatureTagger:
@@ -74,6 +79,15 @@ class FeatureTagger:
         out = [torch.sigmoid(self.head(self.normalize(logmel_raw[i:i + batch_size]))).cpu().numpy()
                for i in range(0, len(logmel_raw), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.head.out.out_features), np.float32)
+
+    @torch.no_grad()
+    def embed(self, logmel_raw: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Raw (un-normalised) log-mel [B,18,128] -> the head's penultimate layer [B,2*hidden]
+        (mean- and max-pooled conv features): an audio embedding, e.g. for a Frechet distance."""
+        logmel_raw = np.asarray(logmel_raw, np.float32)
+        out = [self.head.embed(self.normalize(logmel_raw[i:i + batch_size])).cpu().numpy()
+               for i in range(0, len(logmel_raw), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.head.out.in_features), np.float32)
 
     def save(self, path: str | Path) -> None:
         save_torch({"format": CHECKPOINT_FORMAT,

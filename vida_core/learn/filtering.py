@@ -1,10 +1,14 @@
 """SVDMap's semantic filter: keep a clip's generated audio when it "sounds like" its class.
 
-The feature-space tagger labels each clip's generated 18 x 128 log-mel with its top-k
-AudioSet labels; the semantic dictionary lists the AudioSet labels that go with the clip's
-action class; their IoU decides. `keep` is computed for every clip but only used for TRAIN
-clips: it decides which generated training samples the classifier learns from, while at
-val and test every clip gets its generated audio (labels are unknown there).
+A tagger labels each clip's generated 18 x 128 log-mel with its top-k AudioSet labels; the
+semantic dictionary lists the AudioSet labels that go with the clip's action class; their IoU
+decides. `filter.tagger` picks the tagger: `feature_head`, the small head distilled on the run's
+own audio (`feature_tagger.py`), or `audio_tagger`, the configured audio tagger itself (AST,
+the paper's way: `AudioTaggerOnLogmel`). Both offer `predict(logmel_raw [B,18,128]) -> [B,527]`.
+
+`keep` is computed for every clip but only used for TRAIN clips: it decides which generated
+training samples the classifier learns from, while at val and test every clip gets its
+generated audio (labels are unknown there).
 
 SVDMap's audio exists once per seed, so the filter decides once per seed (seed<s>/keep).
 The diagnostics a user tunes `filter.*` on (IoU, keep rates, per class) are computed on TRAIN
@@ -21,7 +25,7 @@ import h5py
 import numpy as np
 
 from vida_core.io.artifacts import write_h5, write_strings
-from vida_core.config import FilterConfig
+from vida_core.config import ConfigError, FilterConfig
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column, per_seed
 
 TAG_BATCH = 256
@@ -64,6 +68,27 @@ def read_semantic_dictionary(path: str | Path) -> dict[str, set[int]]:
         for row in csv.DictReader(f):
             labels.setdefault(row["class"], set()).add(int(row["label_index"]))
     return labels
+
+
+class AudioTaggerOnLogmel:
+    """`filter.tagger: audio_tagger`: the audio tagger itself tags the 18 x 128 log-mel, with the
+    feature head's interface (`predict`). Only a tagger with `tag_logmel` (AST, whose filterbank
+    the log-mel is) can; any other fails here, before any clip is tagged."""
+
+    def __init__(self, tagger, name: str = ""):
+        name = name or getattr(getattr(tagger, "spec", None), "name", type(tagger).__name__)
+        if not callable(getattr(tagger, "tag_logmel", None)):
+            raise ConfigError(
+                f"filter: filter.tagger is audio_tagger, but the audio tagger '{name}' (models.audio_tagger) "
+                "cannot tag the pipeline's 18 x 128 log-mel: it is AST's 128-bin filterbank, and this tagger "
+                "reads its own features of waveforms (YAMNet: 64-band log-mel patches). Use "
+                "`filter.tagger: feature_head` (the head distilled on the run's audio), or "
+                "`models.audio_tagger: ast` (or an AST folder or Hugging Face id).")
+        self.tagger, self.name = tagger, name
+
+    def predict(self, logmel_raw: np.ndarray) -> np.ndarray:
+        """Raw (un-normalised) log-mel [B,18,128] -> label probabilities [B,527]."""
+        return self.tagger.tag_logmel(logmel_raw)
 
 
 def _numpy(x) -> np.ndarray:
@@ -129,6 +154,8 @@ def run_filter(generated_h5: str | Path, tagger, dictionary: dict[str, set[int]]
         summary, per_class = filter_diagnostics(table, np.stack(ious), np.stack(keeps), config)
         summary["seeds"] = seeds
         summary["match"] = config.match
+        summary["tagger"] = config.tagger
+        summary["tagger_models"] = dict(models or {})   # what tagged: the head's checkpoint or the audio tagger
         summary["train"][f"kept_fraction_if_match_{other}"] = (
             float(np.asarray(other_keeps)[:, train].mean()) if train.any() else 0.0)
         if audio_h5 is not None:

@@ -223,12 +223,15 @@ def learning_curve(details: dict) -> list[dict]:
 
 def gather_results(condition_files: dict[str, Path], generator_summaries: dict[str, Path] | None = None,
                    filter_summary: Path | None = None, lookalike: list[str] = (),
-                   headline_k: int = 2) -> tuple[dict, list[dict]]:
-    """(details, curves-by-epoch rows at the headline k) from the stages' outputs."""
+                   headline_k: int = 2, audio_quality: Path | None = None) -> tuple[dict, list[dict]]:
+    """(details, curves-by-epoch rows at the headline k) from the stages' outputs; the audio
+    quality table (stage `audio_quality`) is carried as is into details["audio_quality"]."""
     runs = {name: read_condition(name, path) for name, path in condition_files.items()}
     details = compare(runs, lookalike)
     details["generators"] = {kind: json.loads(Path(path).read_text())
                              for kind, path in (generator_summaries or {}).items()}
     if filter_summary is not None:
         details["filter"] = json.loads(Path(filter_summary).read_text())
+    if audio_quality is not None:
+        details["audio_quality"] = json.loads(Path(audio_quality).read_text())
     return details, curves_by_epoch(runs, headline_key(details, headline_k))

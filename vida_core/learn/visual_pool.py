@@ -38,8 +38,12 @@ def fit_visual_pca(visual_h5: Path, table: ClipTable, fit_positions: np.ndarray,
     values, vectors = np.linalg.eigh(covariance)
     order = np.argsort(values)[::-1][:width]
     vectors = vectors[:, order]
-    vectors *= np.where(vectors[np.abs(vectors).argmax(0), np.arange(width)] < 0, -1, 1)   # a fixed sign per component
-    return mean, std, vectors, values[order] / values.sum()
+    vectors *= np.where(vectors[np.abs(vectors).argmax(0), np.arange(len(order))] < 0, -1, 1)   # a fixed sign per component
+    explained = values[order] / values.sum()
+    if len(order) < width:  # features narrower than the stream (a small image encoder): zero columns keep its width
+        vectors = np.pad(vectors, ((0, 0), (0, width - len(order))))
+        explained = np.pad(explained, (0, width - len(order)))
+    return mean, std, vectors, explained
 
 
 def run_visual_pool(visual_h5: Path, table: ClipTable, fit_positions: np.ndarray, out_h5: Path, width: int,

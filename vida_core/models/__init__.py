@@ -4,7 +4,7 @@ Each `load_*` takes a registered short name, a local folder, or a Hugging Face i
 model once, and returns an object that processes inputs in internal batches (on GPU in half
 precision when the device resolves to CUDA). The embedded defaults need no network:
 
-    captioner      effnet-lite0-labels   (paper: blip)
+    captioner      effnet-lite2-labels   (paper: blip; its own network, not the image encoder's)
     text encoder   minilm                (paper: any sentence-transformers id / BERT folder)
     image encoder  effnet-lite0          (paper: vit)
     audio tagger   yamnet                (paper: ast)

@@ -1,7 +1,8 @@
 """Captioners: uint8 RGB frames [B,H,W,3] -> one short English caption per frame.
 
-* `effnet-lite0-labels` (embedded, no download): EfficientNet-Lite0's ImageNet prediction
-  written as a caption. Rule: "a photo of a {top1}", and when the second class has
+* `effnet-lite2-labels` (embedded default, no download) and `effnet-lite0-labels`:
+  EfficientNet-Lite2's (Lite0's) ImageNet prediction written as a caption. Lite2 is not the
+  image encoder's network, so its captions can bring the classifier knowledge it lacks. Rule: "a photo of a {top1}", and when the second class has
   probability >= 0.10 it is added as an alternative: "a photo of a {top1} or a {top2}".
   A weak second guess is left out so it does not pull the text embedding away from the
   main object; a strong one is kept because the classifier is genuinely torn between them.
@@ -25,6 +26,7 @@ from .image import (
     load_embedded_effnet,
     model_dtype,
 )
+from .cpu_runtime import effnet_network
 from .loading import batch_slices, fetch, resolve_device
 from .specs import ModelSpec, complete_spec, resolve_spec
 
@@ -45,22 +47,25 @@ def caption_from_labels(top1: str, top2: str, p2: float) -> str:
 
 
 class LabelCaptioner:
-    """Captions from the top ImageNet classes of EfficientNet-Lite0."""
+    """Captions from the top ImageNet classes of an EfficientNet-Lite (Lite2 by default: a network
+    of its own, not the image encoder's Lite0). On a CPU it runs on OpenVINO, as the image encoder
+    does (`cpu_runtime`)."""
 
-    def __init__(self, spec: ModelSpec, model, device: torch.device, batch_size: int = 32):
+    def __init__(self, spec: ModelSpec, model, device: torch.device, batch_size: int,
+                 prep: ImagePrep = EFFNET_PREP):
         self.spec, self.model, self.device, self.batch_size = spec, model, device, batch_size
         self.labels = spec.label_names()
-        self.prep = EFFNET_PREP  # the geometry it wants: centre square, 224 px
+        self.prep = prep  # the geometry it wants: centre square at the network's side
+        self.network = effnet_network(model, "openvino", device)
 
     def caption(self, images: np.ndarray) -> list[str]:
         images = check_images(images)
         captions: list[str] = []
         dtype = next(self.model.parameters()).dtype
-        with torch.inference_mode():
-            for sl in batch_slices(len(images), self.batch_size):
-                x = images_to_tensor(images[sl], EFFNET_PREP, self.device, dtype)
-                top = self.model(x).float().softmax(dim=-1).topk(2, dim=-1)
-                captions += self.captions_from_top(top.indices.numpy(), top.values.numpy())
+        for sl in batch_slices(len(images), self.batch_size):
+            x = images_to_tensor(images[sl], self.prep, self.device, dtype)
+            top = torch.from_numpy(self.network(x)[1]).float().softmax(dim=-1).topk(2, dim=-1)
+            captions += self.captions_from_top(top.indices.numpy(), top.values.numpy())
         return captions
 
     def captions_from_top(self, index: np.ndarray, prob: np.ndarray) -> list[str]:
@@ -87,11 +92,12 @@ class BlipCaptioner:
         return captions
 
 
-def load_captioner(name: str, device: str | torch.device = "auto", batch_size: int = 32):
+def load_captioner(name: str, batch_size: int, device: str | torch.device = "auto"):
     spec = resolve_spec("captioner", name)
     dev = resolve_device(device)
-    if spec.loader == "efficientnet_lite0":
-        return LabelCaptioner(spec, load_embedded_effnet(dev), dev, batch_size)
+    if spec.loader in ("efficientnet_lite0", "efficientnet_lite2"):
+        prep = dataclasses.replace(EFFNET_PREP, height=spec.input_size, width=spec.input_size)
+        return LabelCaptioner(spec, load_embedded_effnet(dev, spec.loader.rsplit("_", 1)[1]), dev, batch_size, prep)
     spec = complete_spec(spec)  # loader "blip" is the only other captioner backend
     from transformers import AutoTokenizer, BlipForConditionalGeneration
 

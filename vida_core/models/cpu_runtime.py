@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 RUNTIMES = ("torch", "openvino")
-INPUT_SIDE = 224
+INPUT_SIDE = 224  # Lite0's; a Lite variant brings its own (LITE_SCALING)
 
 
 def check_runtime(runtime: str) -> str:
@@ -57,7 +57,7 @@ def _weights_digest(model) -> str:
 
 
 class OpenVinoNetwork:
-    """(normalised images [B, 3, 224, 224] float32) -> (features, logits) as numpy, by OpenVINO."""
+    """(normalised images [B, 3, side, side] float32) -> (features, logits) as numpy, by OpenVINO."""
 
     def __init__(self, model, threads: int | None = None):
         try:
@@ -65,13 +65,17 @@ class OpenVinoNetwork:
         except ImportError as err:
             raise ImportError("visual_features.runtime 'openvino' needs the openvino package "
                               "(pip install openvino), or set visual_features.runtime: torch") from err
+        from vida_core.models.efficientnet_lite import LITE_SCALING
+
         model = model.float().to(memory_format=torch.contiguous_format).eval()
-        ir = _cache_dir() / f"effnet-lite0-openvino-{_weights_digest(model)}-{ov.__version__.split('-')[0]}.xml"
+        variant = getattr(model, "variant", "lite0")
+        side = LITE_SCALING[variant][2]
+        ir = _cache_dir() / f"effnet-{variant}-openvino-{_weights_digest(model)}-{ov.__version__.split('-')[0]}.xml"
         core = ov.Core()
         if not ir.exists():
             ir.parent.mkdir(parents=True, exist_ok=True)
-            converted = ov.convert_model(FeaturesAndLogits(model), example_input=torch.zeros(1, 3, INPUT_SIDE, INPUT_SIDE),
-                                         input=[(-1, 3, INPUT_SIDE, INPUT_SIDE)])
+            converted = ov.convert_model(FeaturesAndLogits(model), example_input=torch.zeros(1, 3, side, side),
+                                         input=[(-1, 3, side, side)])
             # Written under a temporary name and renamed: parallel stages may convert at once.
             tmp = ir.with_name(f".{ir.stem}.{os.getpid()}.xml")
             ov.save_model(converted, tmp, compress_to_fp16=False)

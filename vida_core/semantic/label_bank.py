@@ -1,11 +1,15 @@
 """Stage `label_bank`: the mean 128-bin audio feature of each AudioSet label -> label_bank.h5.
 
 Sources (`label_bank.source`):
-- `tagged_train_audio` (default): the training split's own real audio (audio.h5 rows with
-  has_audio), labelled by the audio tagger on the waveforms: every label scored >= `min_prob`,
-  plus always the clip's top-1 label. Val and test clips never enter the bank.
-- `audioset`: AudioSet media files under `audioset_root`, labelled by `audioset_csv`
-  (balanced_train_segments.csv style), featurised with the audio stage's own log-mel function.
+- `audioset` (default, as the paper): AudioSet media files under `audioset_root`, labelled by
+  `audioset_csv` (balanced_train_segments.csv style), featurised with the audio stage's own
+  log-mel function. On the demo, a sound-only stand-in rendered by the `demo_audioset` stage
+  (vida_core.io.demo_audioset), disjoint from every demo clip.
+- `tagged_train_audio`: the run's own real audio (audio.h5 rows with has_audio), labelled by
+  the audio tagger on the waveforms: every label scored >= `min_prob`, plus always the clip's
+  top-1 label. In the label-budget study only the pool U's clips (no classifier trains on
+  them); with `protocol.labels_per_class: all`, the train split's clips. Val and test clips
+  never enter the bank.
 A clip's feature is its 18 x 128 log-mel averaged over the 18 steps. A label with no example
 (`covered` false) borrows, with `label_bank.backoff: ontology` (default), the pooled mean of its
 nearest relatives in the AudioSet ontology that have examples: its parents, else its children,
@@ -93,6 +97,37 @@ def accumulate_label_bank(features: np.ndarray, label_sets: Sequence[np.ndarray]
     elif backoff != "global_mean":
         raise ValueError(f"label_bank.backoff must be ontology or global_mean, not {backoff!r}")
     return mean.astype(np.float32), count, covered, kind
+
+
+def bank_relatives(backoff: str):
+    """The ontology lookup `accumulate_label_bank` needs for `backoff` (None for global_mean)."""
+    if backoff != "ontology":
+        return None
+    from vida_core.semantic.ontology import audioset_ontology
+    return audioset_ontology().relatives
+
+
+def leave_one_out_banks(label_bank_h5: Path, clip_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """For each of `clip_ids` that fed the bank (tagged_train_audio), the bank's means rebuilt
+    without that clip, by the bank's own rule: a clip's CAFMap condition must not carry its own
+    real audio. Clips that are not bank clips (all of them with an external bank) are absent."""
+    with h5py.File(label_bank_h5, "r") as f:
+        if "clip_feature" not in f:   # a bank without per-clip features (older, or hand-made)
+            return {}
+        bank_ids = read_strings(f["clip_id"])
+        if not set(bank_ids) & set(clip_ids):
+            return {}
+        features = f["clip_feature"][()]
+        offsets, flat = f["clip_labels_offset"][()], f["clip_labels"][()].astype(np.int64)
+        backoff, num_labels = str(f.attrs["fallback"]), len(f["mean"])
+    label_sets = [flat[offsets[i]:offsets[i + 1]] for i in range(len(bank_ids))]
+    relatives, position = bank_relatives(backoff), {cid: i for i, cid in enumerate(bank_ids)}
+    banks = {}
+    for cid in tqdm([c for c in clip_ids if c in position], desc="label_map: leave-one-out banks", unit="clip"):
+        keep = np.arange(len(bank_ids)) != position[cid]
+        banks[cid] = accumulate_label_bank(features[keep], [s for s, k in zip(label_sets, keep) if k],
+                                           num_labels, backoff, relatives)[0]
+    return banks
 
 
 def read_audioset_csv(path: str | Path) -> list[dict]:
@@ -206,7 +241,9 @@ def audioset_examples(root: str | None, csv_path: str | None, labels: list[dict]
 
     if not root or not csv_path or not Path(root).is_dir() or not Path(csv_path).is_file():
         raise FileNotFoundError(f"label_bank.source is audioset but label_bank.audioset_root ({root}) or "
-                                f"label_bank.audioset_csv ({csv_path}) is not there; set both in params.yaml")
+                                f"label_bank.audioset_csv ({csv_path}) is not there; point both at AudioSet in params.yaml "
+                                "(the demo's stand-in, data/demo_audioset, is generated only for the demo), or set "
+                                "label_bank.source: tagged_train_audio to build the bank from the run's own audio")
     if not Path(csv_path).resolve().is_relative_to(Path(root).resolve()):
         raise ValueError(f"label_bank.audioset_csv ({csv_path}) must lie inside label_bank.audioset_root "
                          f"({root}), the folder DVC watches for this stage, so that editing it reruns the bank")
@@ -222,11 +259,8 @@ def audioset_examples(root: str | None, csv_path: str | None, labels: list[dict]
 def write_label_bank(out_h5: Path, ids, features, label_sets, counts: dict, labels: list[dict],
                      source: str, min_prob: float, tagger: dict, params: dict, backoff: str = "ontology") -> dict:
     """Accumulate the bank and write label_bank.h5; returns the counts for the closing line."""
-    relatives = None
-    if backoff == "ontology":
-        from vida_core.semantic.ontology import audioset_ontology
-        relatives = audioset_ontology().relatives
-    mean, count, covered, kind = accumulate_label_bank(features, label_sets, len(labels), backoff, relatives)
+    mean, count, covered, kind = accumulate_label_bank(features, label_sets, len(labels), backoff,
+                                                       bank_relatives(backoff))
     counts = dict(counts, bank_clips=len(ids), labels_covered=int(covered.sum()),
                   labels_uncovered=int((~covered).sum()),
                   labels_by_source={k: int((kind == k).sum()) for k in BACKOFF_KINDS})
@@ -234,6 +268,8 @@ def write_label_bank(out_h5: Path, ids, features, label_sets, counts: dict, labe
                   models={"audio_tagger": tagger.get("id", "")} if tagger else {}) as f:
         write_strings(f, "clip_id", ids)  # the clips that entered the bank (AudioSet: YTIDs)
         f["mean"], f["count"], f["covered"] = mean, count, covered
+        # Each bank clip's pooled feature: label_map rebuilds the bank without a clip for that clip.
+        f["clip_feature"] = np.asarray(features, np.float32).reshape(len(ids), -1)
         write_strings(f, "backoff", kind)  # per label: own, parent, child, sibling or global_mean
         write_strings(f, "label_name", [label["name"] for label in labels])
         # Which labels each bank clip fed, as a ragged list: clip i's are

@@ -6,7 +6,9 @@ and compared (cosine) with the 527 labels (`label_text`: their names, or names p
 descriptions). Labels whose similarity is >= the mean of the top-k similarities are kept
 (`top_k`, paper 5; always at least the best one). At each captioned (representative) frame the
 condition is the mean label-bank feature of the kept labels; elsewhere zero, with
-`condition_mask` false.
+`condition_mask` false. A clip that fed the bank itself (`label_bank.source:
+tagged_train_audio`) gets its condition from the bank rebuilt without it, so no condition
+carries the clip's own real audio.
 
 Clips are mapped and written in blocks of BLOCK_CLIPS, so memory does not grow with the
 dataset (the captions themselves are read from captions.json whole).
@@ -25,6 +27,7 @@ import numpy as np
 from vida_core import NUM_FRAMES, NUM_MEL_BINS
 from vida_core.io.artifacts import STRING, RowWriter, read_strings, write_h5, write_strings
 from vida_core.models.specs import model_identity
+from vida_core.semantic.label_bank import leave_one_out_banks
 from vida_core.semantic.text import cosine_similarities, embed_texts, imagenet_wordnet, strip_template
 
 BLOCK_CLIPS = 2048          # clips mapped and written at a time
@@ -182,6 +185,7 @@ def run_label_map(representative_h5: Path, captions_json: Path, label_bank_h5: P
     with h5py.File(label_bank_h5, "r") as f:
         bank_mean = f["mean"][()]
     check_captions_match(clip_ids, masks, captions)
+    own_out = leave_one_out_banks(label_bank_h5, clip_ids)
 
     label_embeddings = embed_texts(encoder, label_texts(label_names, reading))
     mapper = CaptionMapper(encoder, label_embeddings, top_k, reading)
@@ -200,6 +204,9 @@ def run_label_map(representative_h5: Path, captions_json: Path, label_bank_h5: P
             label_index, label_similarity = map_captions_to_labels(block, captions, encoder, label_embeddings,
                                                                    top_k, reading, mapper)
             condition, condition_mask = cafmap_condition(label_index, bank_mean)
+            for row, cid in enumerate(block):  # a bank clip's condition comes from the bank without it
+                if cid in own_out:
+                    condition[row] = cafmap_condition(label_index[row:row + 1], own_out[cid])[0][0]
             for row, cid in enumerate(block):
                 writer.append(clip_id=cid, label_index=label_index[row], label_similarity=label_similarity[row],
                               condition=condition[row], condition_mask=condition_mask[row])
@@ -210,10 +217,11 @@ def run_label_map(representative_h5: Path, captions_json: Path, label_bank_h5: P
         f["label_embeddings"] = label_embeddings  # the 527 labels as embedded, once per text encoder
         write_strings(f, "label_name", label_names)
         f.attrs.update(text_encoder=json.dumps(encoder_id), top_k=top_k, reading=json.dumps(reading.__dict__),
-                       rule="keep labels with similarity >= mean of the top_k similarities, at least the best")
+                       rule="keep labels with similarity >= mean of the top_k similarities, at least the best",
+                       leave_one_out_clips=len(own_out))
     frames = counts.pop("conditioned_frames")
     kept = counts.pop("labels_kept")
-    return {"clips": len(clip_ids), "conditioned_frames": frames, **counts,
+    return {"clips": len(clip_ids), "conditioned_frames": frames, **counts, "leave_one_out_clips": len(own_out),
             "mean_labels_per_frame": round(kept / frames, 2) if frames else 0}
 
 

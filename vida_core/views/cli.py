@@ -66,6 +66,27 @@ def report(artifacts: Path = typer.Option(Path("artifacts"), help="the artifacts
 
 
 @app.command()
+def profile(name: str = typer.Argument("paper", help="the profile: paper"),
+            table: bool = typer.Option(False, "--table", help="print what it sets and why, as a Markdown table"),
+            replace: list[str] = typer.Option([], "--replace", help="KEY=VALUE: another value for one of its keys "
+                                              "(a local model folder, say); repeatable")):
+    """Print the `-S` flags that set every choice the profile makes:
+    `dvc exp run -n paper $(vida profile paper)`."""
+    from vida_core import profiles
+
+    try:
+        settings = profiles.profile(name)
+        if table:
+            typer.echo(profiles.markdown_table(settings))
+            return
+        overrides = dict(item.split("=", 1) for item in replace)
+        typer.echo(" ".join(profiles.set_flags(settings, overrides)))
+    except (KeyError, ValueError) as err:
+        typer.echo(f"vida profile: {err}", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
 def predict(clips: list[Path] = typer.Argument(..., help="video files (any container FFmpeg reads), usually without audio"),
             out: Path = typer.Option(Path("predictions"), "--out", help="where predictions.h5, the PNGs and the clips' stage files go"),
             project: Path = typer.Option(Path("."), "--project", help="the project folder (params.yaml, artifacts/)"),
