@@ -148,7 +148,7 @@ def _small() -> dict:
 # writes them on x86-64. A mismatch means a package that encodes the clips (PyAV and the FFmpeg it
 # bundles, numpy, OpenCV) is not the locked version: the pipeline's artifacts will then differ from
 # the committed dvc.lock from the first stage on. After `bash setup.sh --update-lock` changes one of
-# them, regenerate this table (README, "A pinned environment").
+# them, regenerate this table (docs/environment.md).
 LOCKED_TINY_DEMO = "data/tiny_demo_sha256.json"
 
 

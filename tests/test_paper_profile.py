@@ -39,12 +39,12 @@ def test_the_cli_prints_flags_dvc_takes_and_replaces_values():
     assert bad.returncode == 2 and "not in the profile" in bad.stderr
 
 
-def test_the_readme_table_lists_every_setting():
+def test_the_docs_table_lists_every_setting_and_the_readme_gives_the_command():
     table = profiles.markdown_table(profiles.PAPER)
-    readme = (ROOT / "README.md").read_text()
+    docs = (ROOT / "docs" / "paper.md").read_text()
     for s in profiles.PAPER:
-        assert f"`{s.key}`" in table and f"`{s.key}`" in readme, s.key
-    assert "vida profile paper" in readme
+        assert f"`{s.key}`" in table and f"`{s.key}`" in docs, s.key
+    assert "$(vida profile paper)" in (ROOT / "README.md").read_text()
 
 
 @pytest.mark.slow
