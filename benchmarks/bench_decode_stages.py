@@ -1,7 +1,8 @@
 """Speed of the per-clip stages (frames, audio, flow, representative) against their baselines.
 
     python benchmarks/bench_decode_stages.py [--clips-dir DIR] [--clips 20] [--repeat 5]
-                                             [--workers 2] [--rounds 3] [--baseline-rev main]
+                                             [--workers 2] [--rounds 3] [--baseline-rev main] [--json FILE]
+    python benchmarks/bench_decode_stages.py --quick [--json FILE]   # checks the script, in seconds
 
 Clips: every video under `--clips-dir` (your own), else `--clips` generated 340x256 demo clips
 (H.264 + AAC); the list is repeated `--repeat` times so that pool start-up weighs as it does on a
@@ -17,12 +18,17 @@ real dataset. Prints clips/s, each beside the baselines measured in the same run
 
 `--rounds` repeats the measurements (interleaved) and prints min-max ranges, since timings on a
 shared machine vary. Also prints each stage's peak memory (main process / largest worker).
+
+`--quick`: 2 demo clips of 128x96 px, once, 1 worker, 1 round, the reference recipe on 1 clip,
+HEAD as the baseline revision (unless given), and --json by default into a temporary folder or
+$VIDA_BENCH_OUT; its numbers mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import resource
 import shutil
 import statistics
@@ -196,7 +202,7 @@ def find_or_make_clips(args, tmp: Path) -> list[str]:
     from vida_core.io.demo import DemoConfig, generate_demo_dataset
 
     n = args.clips or 20
-    config = DemoConfig(width=340, height=256)
+    config = DemoConfig(width=128, height=96, num_classes=2) if args.quick else DemoConfig(width=340, height=256)
     config.clips_per_class = -(-n // config.num_classes)   # every demo class
     rows = generate_demo_dataset(tmp / "clips", config, executor=make_executor("local", args.workers), progress=False)
     return [str(tmp / "clips" / r["path"]) for r in rows[:n]]
@@ -217,7 +223,14 @@ def main() -> None:
     parser.add_argument("--baseline-rev", default=None, help="also time the stages of this git revision")
     parser.add_argument("--reference-clips", type=int, default=10, help="clips the (slow) reference recipe runs on")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--quick", action="store_true", help="2 small clips, 1 worker, 1 round: checks the script")
     args = parser.parse_args()
+    if args.quick:
+        args.clips, args.repeat, args.workers, args.rounds, args.reference_clips = args.clips or 2, 1, 1, 1, 1
+        args.baseline_rev = args.baseline_rev or "HEAD"
+        if args.json is None:
+            from _quick import quick_file
+            args.json = quick_file("decode_stages.json")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -232,6 +245,9 @@ def main() -> None:
         if args.baseline_rev:
             codes[args.baseline_rev] = code_root(args.baseline_rev, tmp)
         reference = paths[:args.reference_clips]
+        # A forked worker of the reference recipe's pool can hang for good (a lock inherited from this
+        # process's OpenCV/FFmpeg threads): --quick, which must not hang, spawns its worker instead.
+        pool_context = multiprocessing.get_context("spawn") if args.quick else None
 
         rates: dict[str, list[float]] = {}
         memory: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -258,7 +274,7 @@ def main() -> None:
                 reference_recipe((p, str(tmp / "ref")))
             note("reference recipe, 1 process", len(reference), time.perf_counter() - start, cpu_now() - cpu)
             start, cpu = time.perf_counter(), cpu_now()
-            with ProcessPoolExecutor(args.workers) as pool:
+            with ProcessPoolExecutor(args.workers, mp_context=pool_context) as pool:
                 list(pool.map(reference_recipe, [(p, str(tmp / "ref")) for p in reference]))
             note(f"reference recipe, {args.workers} processes", len(reference), time.perf_counter() - start,
                  cpu_now() - cpu)
@@ -273,7 +289,7 @@ def main() -> None:
                 note(f"{label}: together (inside the processes)", n, sum(r["inside"] for r in stages.values()))
 
     ffmpeg = "ffmpeg subprocess" if shutil.which("ffmpeg") else "PyAV (no ffmpeg here)"
-    source = args.clips_dir or f"{len(paths)} generated 340x256 demo clips"
+    source = args.clips_dir or f"{len(paths)} generated {'128x96' if args.quick else '340x256'} demo clips"
     print(f"\n{n} clips ({source}, x{args.repeat}), {args.workers} workers, {args.rounds} rounds; "
           f"clips/s as median (min-max); reference recipe on {len(reference)} clips, audio by {ffmpeg}\n")
     plain = statistics.median(rates["plain OpenCV decode, 1 process"])
@@ -304,6 +320,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"clips_per_second": rates, "cpu_seconds_per_clip": cpu_per_clip,
                                          "clips": n, "workers": args.workers}, indent=1))
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

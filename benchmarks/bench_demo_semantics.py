@@ -10,6 +10,12 @@ Per demo class (vida_core.io.demo.DEMO_TARGETS says what each should be called a
   of the class's intended labels (top-1 too).
 
     dvc repro && python benchmarks/bench_demo_semantics.py [--artifacts artifacts]
+    python benchmarks/bench_demo_semantics.py --quick [--out FILE]   # checks the script, in seconds
+
+`--quick` makes the four artifacts it reads for 2 classes x 3 tiny demo clips first: the manifest
+and audio.h5 by the pipeline's own code, captions.json and label_map.h5 made up in the stages'
+formats (half of each clip's frames named right), and maps captions with a bag-of-words stand-in
+for the text encoder; its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -36,11 +42,51 @@ def first_object(caption: str) -> str:
     return strip_template(caption).split(" or ")[0].strip()
 
 
+def quick_artifacts(folder: Path) -> Path:
+    """--quick: manifest.csv, audio.h5, captions.json and label_map.h5 of 2 classes x 3 tiny clips."""
+    from _quick import tiny_clips
+
+    from vida_core import NUM_FRAMES
+    from vida_core.extract.audio import extract_audio
+    from vida_core.io.artifacts import write_strings
+    from vida_core.io.dataset import build_manifest, write_manifest
+    from vida_core.models.captioner import caption_from_labels
+
+    tiny_clips(folder / "clips", classes=2, per_class=3)
+    rows = build_manifest("demo", folder / "clips", val_fraction=0.2, test_fraction=0.2, fingerprint_cache=None)
+    write_manifest(rows, folder / "manifest.csv")
+    extract_audio(rows, folder / "audio.h5")
+    index = {name: i for i, name in enumerate(label["name"] for label in audioset_labels())}
+    top_k, captions = 5, {}
+    label_index = np.full((len(rows), NUM_FRAMES, top_k), -1, np.int16)
+    for r, row in enumerate(rows):
+        objects, sounds = DEMO_TARGETS[row["label"]]
+        captions[row["clip_id"]] = [{"frame": 3, "caption": caption_from_labels(objects[0], "banjo", 0.5)},
+                                    {"frame": 9, "caption": caption_from_labels("lampshade", objects[0], 0.0)}]
+        label_index[r, 3, :2] = [index[sounds[0]], index["Music"]]
+        label_index[r, 9, :1] = index["Music"]
+    (folder / "captions.json").write_text(json.dumps({"model": {}, "clips": captions}))
+    with h5py.File(folder / "label_map.h5", "w") as f:
+        write_strings(f, "clip_id", [row["clip_id"] for row in rows])
+        f["label_index"] = label_index
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", default=str(ROOT / "artifacts"))
-    parser.add_argument("--out", default=str(ROOT / "metrics" / "demo_semantics.json"))
+    parser.add_argument("--out", default=None, help="default: metrics/demo_semantics.json (with --quick: a "
+                                                    "temporary folder or $VIDA_BENCH_OUT)")
+    parser.add_argument("--quick", action="store_true", help="tiny artifacts of its own instead of a run's: "
+                                                             "checks the script in seconds")
     args = parser.parse_args()
+    if args.quick:
+        import tempfile
+
+        from _quick import quick_file
+        args.artifacts = str(quick_artifacts(Path(tempfile.mkdtemp(prefix="vida-demo-semantics-"))))
+        args.out = args.out or str(quick_file("demo_semantics.json"))
+    args.out = args.out or str(ROOT / "metrics" / "demo_semantics.json")
     folder = Path(args.artifacts)
     names = [label["name"] for label in audioset_labels()]
     index = {name: i for i, name in enumerate(names)}
@@ -51,7 +97,11 @@ def main() -> None:
     rows = {cid: i for i, cid in enumerate(map_ids)}
 
     # The same captions mapped as the first release (and the paper) did, for comparison.
-    encoder = load_text_encoder("minilm", device="cpu")
+    if args.quick:
+        from bench_label_map_memory import BagOfWords
+        encoder = BagOfWords()
+    else:
+        encoder = load_text_encoder("minilm", device="cpu")
     paper = CaptionMapper(encoder, embed_texts(encoder, names), 5, Reading.paper())
     distinct = sorted({item["caption"] for items in captions.values() for item in items})
     paper_labels = dict(zip(distinct, paper(distinct)[0]))
@@ -113,6 +163,10 @@ def main() -> None:
     for label, row in result.items():
         print(f"{label:14s} " + "  ".join(f"{k} {v}" for k, v in row.items() if k != "captions_most_often"))
     write_json(args.out, result)
+    print(f"wrote {args.out}")
+    if args.quick:
+        import shutil
+        shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 under each cache link type.
 
     python benchmarks/bench_dvc_cache.py [--files 20000] [--file-kb 8] [--big-mb 512] [--out DIR]
+    python benchmarks/bench_dvc_cache.py --quick [--out DIR]   # 50 files of 1 KB, 1 MB, 2 cache types: a check
 
 1. A dataset folder of `--files` small files (in 100 class folders) is the dependency of a stage,
    as `dataset.root` is of `manifest`. Timed: `dvc status` on a fresh project (DVC hashes every
@@ -12,7 +13,8 @@ under each cache link type.
    time alone), and what the output becomes (a copy, a hardlink, a symlink) and the disk it takes.
 
 Results: a markdown table on stdout and `bench_dvc_cache.json` in --out (default
-$VIDA_BENCH_OUT, else ./bench_dvc_cache_out). Runs in a temporary folder; installs nothing.
+$VIDA_BENCH_OUT, else ./bench_dvc_cache_out; with --quick, else a temporary folder). Runs in a
+temporary folder; installs nothing.
 """
 
 from __future__ import annotations
@@ -95,12 +97,23 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20000)
     parser.add_argument("--file-kb", type=int, default=8)
     parser.add_argument("--big-mb", type=int, default=512)
-    parser.add_argument("--out", default=os.environ.get("VIDA_BENCH_OUT", "bench_dvc_cache_out"))
+    parser.add_argument("--out", default=None, help="default: $VIDA_BENCH_OUT, else ./bench_dvc_cache_out "
+                                                    "(with --quick: else a temporary folder)")
+    parser.add_argument("--quick", action="store_true", help="50 files of 1 KB, a 1 MB output, cache.type copy and "
+                                                             "symlink only: checks the script")
     args = parser.parse_args()
+    if args.quick:
+        args.files, args.file_kb, args.big_mb = 50, 1, 1
+        if args.out is None:
+            from _quick import quick_dir
+            args.out = str(quick_dir())
+    cache_types = [CACHE_TYPES[0], CACHE_TYPES[-1]] if args.quick else CACHE_TYPES   # --quick: a copy, a link
+    if args.out is None:
+        args.out = os.environ.get("VIDA_BENCH_OUT", "bench_dvc_cache_out")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         status = dataset_folder_status(tmp, args.files, args.file_kb)
-        commits = [commit_cost(tmp, args.big_mb, t) for t in CACHE_TYPES]
+        commits = [commit_cost(tmp, args.big_mb, t) for t in cache_types]
     dvc_version = subprocess.run(DVC + ["--version"], capture_output=True, text=True).stdout.strip()
     fs = subprocess.run(["df", "-T", tempfile.gettempdir()], capture_output=True, text=True).stdout.split("\n")[1].split()[1]
     results = {"dvc": dvc_version, "filesystem": fs, "status": status, "commit": commits, "big_mb": args.big_mb}

@@ -5,7 +5,8 @@ written first, then `run_label_map` runs and the process's peak RSS growth durin
 reported. Flat numbers mean the stage streams: before, it built an [N,18,top_k,128] float32
 array and a masked copy (8.6 GiB at 100k clips).
 
-    python benchmarks/bench_label_map_memory.py [--clips 2000 20000]
+    python benchmarks/bench_label_map_memory.py [--clips 2000 20000] [--json FILE]
+    python benchmarks/bench_label_map_memory.py --quick [--json FILE]   # 50 and 200 clips: checks the script
 """
 
 from __future__ import annotations
@@ -79,10 +80,19 @@ def run_one(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--json", type=Path, help="also write the numbers here (with --quick: default a temporary "
+                                                  "folder or $VIDA_BENCH_OUT)")
+    parser.add_argument("--quick", action="store_true", help="50 and 200 clips: checks the script in seconds")
     parser.add_argument("--_run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._run:
         return run_one(Path(args._run))
+    if args.quick:
+        args.clips = [50, 200]
+        if args.json is None:
+            from _quick import quick_file
+            args.json = quick_file("label_map_memory.json")
+    report = {}
     for n in args.clips:
         with tempfile.TemporaryDirectory() as tmp:
             make_inputs(Path(tmp), n)
@@ -93,6 +103,10 @@ def main() -> None:
             size = (Path(tmp) / "captions.json").stat().st_size / 2**20
             print(f"{n:7d} clips: peak RSS {result['peak_rss_mb']} MB; captions.json ({size:.1f} MB) parsed "
                   f"{result['captions_mb']} MB; mapping and writing beyond that {result['growth_mb']} MB")
+            report[n] = {**result, "captions_json_mb": round(size, 1)}
+    if args.json:
+        args.json.write_text(json.dumps({"clips": report}, indent=1) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@
     python benchmarks/bench_learning.py                 # both, 20,000 clips for the stream part
     python benchmarks/bench_learning.py --clips 100000 --folder /big/disk/bench
     python benchmarks/bench_learning.py --skip-demo --clips 2000 --dim 256
+    python benchmarks/bench_learning.py --quick [--json FILE]   # tiny files and models: checks the script
+
+`--quick`: the stream part on 200 clips at D = 16, the demo part on 64 clips at D = 16 with tiny
+networks, one epoch and one seed; the report also goes to --json (default with --quick: a
+temporary folder or $VIDA_BENCH_OUT).
 """
 
 from __future__ import annotations
@@ -73,30 +78,50 @@ def classify_one_epoch(folder: str) -> dict:
             "test_top1": round(top_k_accuracy(result["logits"][0], labels, 1), 3)}
 
 
-def demo_timings(folder: str) -> dict:
+def demo_timings(folder: str, quick: bool = False) -> dict:
+    import numpy as np
     import torch
+    from vida_core import NUM_MEL_BINS
     from vida_core.io.artifacts import clip_ids
     from vida_core.io.registry import CLASSIFY_CONDITIONS
     from vida_core.learn.classify import run_condition
+    from vida_core.learn.conditions import CONDITIONS
+    from vida_core.learn.visual_pool import run_visual_pool
     from vida_core.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
     from vida_core.learn.generators import generator_columns, run_generator
     from vida_core.learn.synthetic import make_synthetic
 
     folder = Path(folder)
-    paths = make_synthetic(folder / "demo", clips=320, classes=8, dim=1280, dtype="float16",
+    clips, dim = (64, 16) if quick else (320, 1280)
+    paths = make_synthetic(folder / "demo", clips=clips, classes=8, dim=dim, dtype="float16",
                            visual_signal=0.1, audio_signal=0.3)
     table, ids, device = _table(paths), clip_ids(paths["visual"]), torch.device("cpu")
     out = {}
-    for kind, config in (("svdmap", GeneratorConfig()), ("cafmap", CAFMapConfig())):
+    # --quick: tiny networks, one epoch, one seed (the defaults otherwise)
+    tiny = dict(hidden=16, input_proj=16, epochs=1, cross_fit_folds=2) if quick else {}
+    classify_config = ClassifyConfig(seeds=[0], hidden=16, input_proj=8, epochs=1) if quick else ClassifyConfig()
+    for kind, config in (("svdmap", GeneratorConfig(**tiny)), ("cafmap", CAFMapConfig(**tiny))):
         columns = generator_columns(kind, ids, paths["audio"], paths["visual"], paths["label_map"])
         start = time.perf_counter()
-        seeds = ClassifyConfig().seeds
+        seeds = classify_config.seeds
         summary, _ = run_generator(kind, table, columns, config, seeds, device, folder / f"{kind}.pt",
                                    folder / f"generated_{kind}.h5", params={})
         out[f"generate_{kind}_seconds"] = round(time.perf_counter() - start, 1)
         out[f"generate_{kind}_epochs"] = [s["epochs_run"] for s in summary["per_seed"].values()]
         out[f"generate_{kind}_models"] = f"{len(seeds)} seeds x (1 + {config.cross_fit_folds} folds)"
-    config = ClassifyConfig()
+    # The controls' inputs are stages of their own (generate_<variant>, visual_pool): the generated audio of
+    # the plain generator stands in for its variants (the same shape, so the same classifier cost) and
+    # visual_pool is fitted as its stage fits it without a pool (on the train split).
+    for name in {need for c in CLASSIFY_CONDITIONS for need in CONDITIONS[c].needs} - set(paths):
+        if name.startswith(("generated_svdmap", "generated_cafmap")):
+            paths[name] = paths["generated_svdmap" if name.startswith("generated_svdmap") else "generated_cafmap"]
+        elif name == "visual_pool":
+            paths[name] = folder / "visual_pool.h5"
+            run_visual_pool(paths["visual"], table, np.flatnonzero(table.split == "train"), paths[name],
+                            NUM_MEL_BINS, params={})
+        else:
+            raise SystemExit(f"bench_learning: no input for {name!r}, which a condition needs")
+    config = classify_config
     start = time.perf_counter()
     for name in CLASSIFY_CONDITIONS:
         run_condition(name, table, paths, config, device)
@@ -112,7 +137,14 @@ def main() -> None:
     parser.add_argument("--folder", default=None, help="where to write the files (default: a temporary folder)")
     parser.add_argument("--skip-stream", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--quick", action="store_true", help="tiny files and models: checks the script in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.clips, args.dim = 200, 16
+        if args.json is None:
+            from _quick import quick_file
+            args.json = quick_file("learning.json")
 
     from vida_core.learn.synthetic import make_synthetic
 
@@ -129,9 +161,12 @@ def main() -> None:
                                 **in_fresh_process(classify_one_epoch, folder=str(folder))}
             print(json.dumps(report["stream"]), flush=True)
         if not args.skip_demo:
-            report["demo"] = in_fresh_process(demo_timings, folder=tmp)
+            report["demo"] = in_fresh_process(demo_timings, folder=tmp, quick=args.quick)
             print(json.dumps(report["demo"]), flush=True)
     print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

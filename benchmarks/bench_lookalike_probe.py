@@ -11,6 +11,10 @@ and every generator's audio (seed 0).
 A diagnostic for the README's reading of the study; nothing in the pipeline is chosen from it.
 
     dvc repro && python benchmarks/bench_lookalike_probe.py [--project .] [--json FILE]
+    python benchmarks/bench_lookalike_probe.py --quick [--json FILE]   # checks the script, in seconds
+
+`--quick` runs on a tiny synthetic project it writes first (this checkout's params.yaml, roles
+from the pipeline's own `assign_roles`, random features in the artifacts' shapes), not on a run.
 """
 
 from __future__ import annotations
@@ -33,6 +37,45 @@ from vida_core.learn.budget import read_roles
 from vida_core.learn.data import per_seed
 
 POOL_ROLES = ("pool", "pool_val")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def quick_project(folder: Path, clips_per_class: int = 32, dim: int = 8) -> Path:
+    """A tiny project in the shape of a run, for --quick: params.yaml, artifacts/roles.csv and the
+    streams the probe reads (visual.h5, audio.h5, every generator's generated_<name>.h5), random."""
+    import shutil
+
+    from vida_core import NUM_FRAMES, NUM_MEL_BINS
+    from vida_core.io.artifacts import write_strings
+    from vida_core.learn.budget import assign_roles, write_roles
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "params.yaml", folder / "params.yaml")
+    params = load_params(folder / "params.yaml")
+    classes = [*params.protocol.lookalike_classes, "other"]
+    splits = ["train", "train", "val", "test"]
+    rows = [{"clip_id": f"{label}/{label}_{i:03d}", "label": label, "split": splits[i % len(splits)]}
+            for label in classes for i in range(clips_per_class)]
+    (folder / "artifacts").mkdir(exist_ok=True)
+    write_roles(folder / "artifacts/roles.csv", rows, assign_roles(rows, params.protocol))
+    ids, n, rng = [r["clip_id"] for r in rows], len(rows), np.random.default_rng(0)
+    label = np.array([classes.index(r["label"]) for r in rows])
+
+    def stream(width: int) -> np.ndarray:   # a little class signal in noise
+        return (rng.standard_normal((n, NUM_FRAMES, width)) + 0.15 * label[:, None, None]).astype(np.float32)
+
+    with h5py.File(folder / "artifacts/visual.h5", "w") as f:
+        write_strings(f, "clip_id", ids)
+        f["rgb"], f["flow"] = stream(dim).astype(np.float16), stream(dim).astype(np.float16)
+    with h5py.File(folder / "artifacts/audio.h5", "w") as f:
+        write_strings(f, "clip_id", ids)
+        f["logmel"], f["has_audio"] = stream(NUM_MEL_BINS), np.arange(n) % 7 != 1
+    for name in GENERATOR_VARIANTS:
+        with h5py.File(folder / f"artifacts/generated_{name}.h5", "w") as f:
+            write_strings(f, "clip_id", ids)
+            for seed in params.classify.seeds:
+                f[per_seed("audio", seed)] = stream(NUM_MEL_BINS)
+    return folder
 
 
 def probe_accuracy(features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0) -> float:
@@ -47,7 +90,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=Path("."))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="a tiny synthetic project instead of a run's "
+                                                             "(default --json: a temporary folder or $VIDA_BENCH_OUT)")
     args = parser.parse_args()
+    if args.quick:
+        import tempfile
+
+        from _quick import quick_file
+        args.project = quick_project(Path(tempfile.mkdtemp(prefix="vida-lookalike-")) / "project")
+        args.json = args.json or quick_file("lookalike_probe.json")
     project, params = args.project, load_params(args.project / "params.yaml")
     first, second = params.protocol.lookalike_classes
     roles = read_roles(project / "artifacts/roles.csv")
@@ -78,6 +129,10 @@ def main() -> None:
     out = {"pair": [first, second], "demo.clock_cue": params.demo.clock_cue, "streams": results}
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    if args.quick:
+        import shutil
+        shutil.rmtree(args.project.parent)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_models_gpu.py --out DIR            # one GPU, about 3-5 minutes
     python benchmarks/bench_models_gpu.py --out DIR --smoke    # tiny models on the CPU: checks the script
+    python benchmarks/bench_models_gpu.py --quick [--out DIR]  # --smoke on fewer, smaller inputs: seconds
 
 - BLIP-base captioning: `run_captions` (the captions stage) on representative frames read from a
   frames.h5 written by our RowWriter, batches gathered across clips, fp16, greedy, 20 new tokens,
@@ -222,11 +223,21 @@ def markdown(rows: list[dict], header: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for models_gpu.json and models_gpu.md")
+    parser.add_argument("--out", type=Path, help="folder for models_gpu.json and models_gpu.md (required, "
+                                                 "but with --quick: default a temporary folder or $VIDA_BENCH_OUT)")
     parser.add_argument("--smoke", action="store_true", help="tiny models and inputs (on the CPU unless --device)")
+    parser.add_argument("--quick", action="store_true", help="--smoke at smaller sizes still, with a default --out: "
+                                                             "checks the script in seconds")
     parser.add_argument("--device", default=None, help="default: cuda for the real run, cpu with --smoke")
     parser.add_argument("--models", default="blip,ast,vit")
     args = parser.parse_args()
+    if args.quick:
+        args.smoke = True
+        if args.out is None:
+            from _quick import quick_dir
+            args.out = quick_dir()
+    if args.out is None:
+        parser.error("the following arguments are required: --out")
     device = resolve_device(args.device or ("cpu" if args.smoke else "cuda"))
     smoke = args.smoke
     # Sizes: each measurement takes a few seconds at the target rate.
@@ -234,9 +245,14 @@ def main() -> None:
                "ast": [8, 16] if smoke else [128, 256, 512],
                "vit": [18, 36] if smoke else [128, 256, 512]}
     clips = {"blip": 8 if smoke else 400, "vit": 8 if smoke else 300, "ast": 32 if smoke else 4096}
+    representative, side = 6, 224
+    if args.quick:   # smaller still than --smoke: seconds
+        batches = {"blip": [4, 8], "ast": [4, 8], "vit": [18, 36]}
+        clips = {"blip": 2, "vit": 2, "ast": 8}
+        representative, side = 3, 64
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
     header = (f"Paper models, random weights, on {name} (torch {torch.__version__}, {device}, "
-              f"{'smoke sizes' if smoke else 'full sizes'})")
+              f"{'quick sizes' if args.quick else 'smoke sizes' if smoke else 'full sizes'})")
     print(header, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -244,19 +260,19 @@ def main() -> None:
         tmp = Path(tmp)
         wanted = args.models.split(",")
         if "blip" in wanted:
-            inputs = write_inputs(tmp / "blip-inputs", clips["blip"], representative=6, size=224)
+            inputs = write_inputs(tmp / "blip-inputs", clips["blip"], representative=representative, size=side)
             rows += bench_blip(blip_folder(tmp / "blip", smoke, device), inputs, device, batches["blip"], tmp)
             print(markdown(rows, ""), flush=True)
         if "ast" in wanted:
             rows += bench_ast(ast_folder(tmp / "ast", smoke, device), device, batches["ast"], clips["ast"])
             print(markdown(rows[-len(batches["ast"]):], ""), flush=True)
         if "vit" in wanted:
-            inputs = write_inputs(tmp / "vit-inputs", clips["vit"], representative=6, size=224)
+            inputs = write_inputs(tmp / "vit-inputs", clips["vit"], representative=representative, size=side)
             rows += bench_vit(vit_folder(tmp / "vit", smoke, device), inputs, device, batches["vit"], tmp)
     table = markdown(rows, header)
     (args.out / "models_gpu.md").write_text(table)
     (args.out / "models_gpu.json").write_text(json.dumps({"device": name, "torch": torch.__version__,
-                                                          "smoke": smoke, "targets": TARGETS, "rows": rows}, indent=1))
+                                                          "smoke": smoke, "quick": args.quick, "targets": TARGETS, "rows": rows}, indent=1))
     print("\n" + table)
     sys.stdout.flush()
 

@@ -11,6 +11,12 @@ table of seconds per stage with one column per revision, the totals and ratios, 
 each revision's `metrics/classify.json`, and which artifacts differ in bytes between revisions.
 `-S` overrides params.yaml in every clone (e.g. `-S demo.clips_per_class=10` for a quick run).
 The clones run with PYTHONPATH set to the clone, so each runs its own code.
+
+`--quick` checks the script in seconds: the same steps on a toy git + DVC project (benchmarks/
+_quick.py: this pipeline's DAG cut down to demo_data, manifest, representative and results,
+each a tiny script that checks params.yaml with the pipeline's config and writes the
+stage's outputs) with two commits, timed as revisions HEAD~1 and HEAD, `-S demo.clips_per_class=2`,
+and --json by default into a temporary folder or $VIDA_BENCH_OUT.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = [sys.executable, "-m", "dvc"]
+# --quick: the toy project's stages (the threshold sweep reruns representative and results)
+QUICK_STAGES = ["demo_data", "manifest", "representative", "results"]
 
 
 def dag_order(stages: dict) -> list[str]:
@@ -99,9 +107,9 @@ def set_params(repo: Path, overrides: list[str]) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def bench_revision(rev: str, folder: Path, overrides: list[str], sweep: bool) -> dict:
+def bench_revision(rev: str, folder: Path, overrides: list[str], sweep: bool, source: Path = ROOT) -> dict:
     repo = folder / "vida"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    subprocess.run(["git", "clone", "-q", str(source), str(repo)], check=True)
     subprocess.run(["git", "-c", "advice.detachedHead=false", "checkout", "-q", rev], cwd=repo, check=True)
     if overrides:
         set_params(repo, overrides)
@@ -111,7 +119,7 @@ def bench_revision(rev: str, folder: Path, overrides: list[str], sweep: bool) ->
         print(f"[{rev}] {name} ...", file=sys.stderr, flush=True)
         seconds[name] = timed_stages(DVC + ["repro", "--single-item", name], repo)[0]
     result = {"rev": rev, "repo": str(repo), "stages": seconds, "total": sum(seconds.values()),
-              "metrics": json.loads((repo / "metrics" / "classify.json").read_text()),
+              "metrics": json.loads((repo / "metrics" / "results.json").read_text()),
               "lock": yaml.safe_load((repo / "dvc.lock").read_text())}
     if sweep:
         run(["git", "add", "-A"], repo)   # (a reproduced dvc.lock may equal the committed one: nothing to add)
@@ -171,15 +179,11 @@ def report(results: list[dict]) -> None:
             print(f"\n[{r['rev']}] dvc exp run -S threshold=1.3: {r['sweep_total']:.1f} s "
                   f"({100 * r['sweep_total'] / r['total']:.0f} % of its full repro); stages rerun: "
                   + ", ".join(f"{n} {s:.1f} s" for n, s in r["sweep_stages"].items()))
-    print("\nmetrics/classify.json, top-1 % (mean +- std over seeds):")
-    conditions = list(dict.fromkeys(c for r in results for c in r["metrics"] if isinstance(r["metrics"][c], dict)))
-    for condition in conditions:
-        cells = []
-        for r in results:
-            m = r["metrics"].get(condition, {})
-            mean, std = m.get("top1_mean"), m.get("top1_std")
-            cells.append(f"{100 * mean:.1f} +- {100 * std:.1f}" if mean is not None and std is not None else "-")
-        print(f"  {condition:<18}" + "".join(f"{c:>18}" for c in cells))
+    print("\nmetrics/results.json (val top-1 % per condition, and what else `dvc exp show` compares):")
+    keys = list(dict.fromkeys(k for r in results for k, v in r["metrics"].items() if not isinstance(v, dict)))
+    for key in keys:
+        cells = [r["metrics"].get(key) for r in results]
+        print(f"  {key:<26}" + "".join(f"{'-' if c is None else c:>18}" for c in cells))
     if len(results) > 1:
         hashes = [out_hashes(r["lock"]) for r in results]
         paths = sorted(set(hashes[0]) | set(hashes[1]))
@@ -195,19 +199,31 @@ def main() -> None:
     parser.add_argument("--no-sweep", action="store_true", help="skip the threshold sweep")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", type=Path, help="clone into this folder and keep the clones (default: a temporary one)")
+    parser.add_argument("--quick", action="store_true", help="a toy DVC project in this pipeline's shape, two "
+                                                             "revisions: checks the script in seconds")
     args = parser.parse_args()
-    results = []
+    results, source = [], ROOT
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
+        if args.quick:
+            from _quick import commit_params, quick_file, toy_dvc_project
+
+            source = toy_dvc_project(Path(tmp) / "toy", QUICK_STAGES)
+            commit_params(source, {"dataset.val_fraction": 0.25}, "another split")   # a second revision
+            args.rev = args.rev or ["HEAD~1", "HEAD"]
+            args.set_param = args.set_param or ["demo.clips_per_class=2"]
+            args.json = args.json or quick_file("pipeline.json")
         for i, rev in enumerate(args.rev or ["HEAD"]):
             folder = base / str(i)
             folder.mkdir(parents=True)
-            results.append(bench_revision(rev, folder, args.set_param, sweep=not args.no_sweep))
+            results.append(bench_revision(rev, folder, args.set_param, sweep=not args.no_sweep, source=source))
             if args.json:
                 args.json.write_text(json.dumps(results, indent=1))
         report(results)
         if len(results) > 1:
             compare_arrays(results)
+    if args.json:
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ray.py [--out DIR] [--workers 1,2] [--clips-per-worker 64] [--models]  # this machine
     python benchmarks/bench_ray.py --gpu --out DIR                                        # 16 cores + 1 GPU
+    python benchmarks/bench_ray.py --quick [--out DIR]     # checks the script in seconds; "skipped" without Ray
 
 Makes its own 340x256 demo clips, then for each worker count W times, on a Ray started here
 with W CPUs (and on the local executor with W processes, at the smallest and largest W):
@@ -45,7 +46,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import ray  # noqa: E402
+try:
+    import ray  # noqa: E402
+except ImportError:   # the `ray` extra is not installed: --help works, a run says so (--quick: skipped)
+    ray = None
 
 from vida_core.executors import LocalExecutor  # noqa: E402
 from vida_core.extract.audio import _audio_of, extract_audio  # noqa: E402
@@ -53,7 +57,9 @@ from vida_core.extract.flow import _flow_of, compute_flow  # noqa: E402
 from vida_core.extract.frames import _frames_of, extract_frames  # noqa: E402
 from vida_core.extract.representative import select_representative  # noqa: E402
 from vida_core.io.demo import DEMO_CLASSES, DemoConfig, generate_demo_dataset  # noqa: E402
-from vida_core.ray_executor import ModelPool, RayExecutor, connect  # noqa: E402
+
+if ray is not None:
+    from vida_core.ray_executor import ModelPool, RayExecutor, connect  # noqa: E402
 
 FRAME_SIZE, FLOW_SIZE, FLOW_OPTIONS = 224, 112, {"preset": "fast"}   # params.yaml defaults
 
@@ -86,10 +92,11 @@ def _noop(item):
     return item
 
 
-def make_clips(folder: Path, n: int) -> list[dict]:
-    classes = len(DEMO_CLASSES)
-    config = DemoConfig(num_classes=classes, clips_per_class=math.ceil(n / classes), width=340, height=256)
-    made = generate_demo_dataset(folder, config, executor=LocalExecutor(os.cpu_count() or 1))
+def make_clips(folder: Path, n: int, quick: bool = False) -> list[dict]:
+    classes = 2 if quick else len(DEMO_CLASSES)
+    width, height = (128, 96) if quick else (340, 256)
+    config = DemoConfig(num_classes=classes, clips_per_class=math.ceil(n / classes), width=width, height=height)
+    made = generate_demo_dataset(folder, config, executor=LocalExecutor(1 if quick else os.cpu_count() or 1))
     made = sorted(made, key=lambda r: (int(r["clip_id"].rsplit("_", 1)[1]), r["clip_id"]))[:n]  # classes mixed
     return [{"clip_id": r["clip_id"], "path": str(folder / r["path"])} for r in made]
 
@@ -171,16 +178,17 @@ def bench_overhead(report: Report, workers: int) -> None:
                    notes=f"{1000 * seconds / (n / block):.1f} ms per task, {1000 * seconds / n:.2f} ms per clip")
 
 
-def bench_models(report: Report, rows: list[dict], tmp: Path, device: str, setups: list[tuple]) -> None:
-    """Captions and visual features with the embedded models, in process and through Ray actors."""
+def bench_models(report: Report, rows: list[dict], tmp: Path, device: str, setups: list[tuple],
+                 cpus: int | None = None, cache_path: Path | None = None) -> None:
+    """Captions and visual features with the embedded models, in process and through Ray actors.
+    `cache_path`: the caption cache (default: run_captions' own, under the working directory)."""
     from vida_core.learn.visual_features import extract_visual_features
     from vida_core.models import load_captioner, load_image_encoder
-    from vida_core.semantic.captions import run_captions
+    from vida_core.semantic.captions import DEFAULT_CAPTION_CACHE, run_captions
 
-    n = len(rows)
-    extract_frames(rows, tmp / "m_frames.h5", size=FRAME_SIZE, executor=RayExecutor(os.cpu_count() or 1))
-    compute_flow(tmp / "m_frames.h5", tmp / "m_flow.h5", "dis", FLOW_SIZE, FLOW_OPTIONS,
-                 executor=RayExecutor(os.cpu_count() or 1))
+    n, cpus = len(rows), cpus or os.cpu_count() or 1
+    extract_frames(rows, tmp / "m_frames.h5", size=FRAME_SIZE, executor=RayExecutor(cpus))
+    compute_flow(tmp / "m_frames.h5", tmp / "m_flow.h5", "dis", FLOW_SIZE, FLOW_OPTIONS, executor=RayExecutor(cpus))
     select_representative(tmp / "m_flow.h5", tmp / "m_rep.h5", 1.2)
     caption_batch, encoder_batch, batch_clips = 16, 64, 8   # params.yaml and stages/visual_features.py
     reference = {}   # the in-process outputs, which the actors' must equal
@@ -208,7 +216,8 @@ def bench_models(report: Report, rows: list[dict], tmp: Path, device: str, setup
         captioner = model(load_captioner, caption_batch)
         loaded = time.perf_counter() - start
         seconds = timed(lambda: run_captions(tmp / "m_rep.h5", tmp / "m_frames.h5", tmp / "captions.json",
-                                             captioner, caption_batch * scale))
+                                             captioner, caption_batch * scale,
+                                             cache_path=cache_path or DEFAULT_CAPTION_CACHE))
         frames = sum(len(c) for c in json.loads((tmp / "captions.json").read_text())["clips"].values())
         report.add(what="captions", executor=label, workers=actors, clips_per_s=round(n / seconds, 1),
                    seconds=round(seconds, 2), notes=f"{frames / seconds:.0f} frames/s; loading {loaded:.1f} s; {device}; "
@@ -227,19 +236,38 @@ def bench_models(report: Report, rows: list[dict], tmp: Path, device: str, setup
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=os.environ.get("VIDA_BENCH_OUT", "bench_ray_out"))
+    parser.add_argument("--out", default=None, help="default: $VIDA_BENCH_OUT, else ./bench_ray_out")
     parser.add_argument("--gpu", action="store_true", help="16-core GPU machine: 1-16 workers, models on cuda")
     parser.add_argument("--clips-per-worker", type=int, help="W workers get this many x W clips (default 48 with --gpu, else 64)")
     parser.add_argument("--budget-s", type=float, help="skip what is left after this many seconds (default 330 with --gpu)")
     parser.add_argument("--workers", help="comma-separated; default 1,2,4,8,16 with --gpu, else 1,2")
     parser.add_argument("--models", action="store_true", help="also captions and visual features (always with --gpu)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a local Ray of 1 worker (2 CPUs at most), 4 small clips, the models on 2 of them in "
+                             "process and in 1 actor: checks the script in seconds (default --out: a temporary folder or "
+                             "$VIDA_BENCH_OUT); without Ray installed, says skipped")
     args = parser.parse_args()
+    if ray is None:
+        if args.quick:
+            print("skipped: ray is not installed (pip install -e '.[ray]')")
+            return
+        sys.exit("bench_ray needs Ray: pip install -e '.[ray]'")
+    if args.quick:
+        if args.gpu:
+            sys.exit("--quick runs on the CPU: leave out --gpu")
+        args.workers, args.clips_per_worker, args.models = args.workers or "1", args.clips_per_worker or 4, True
+        if args.out is None:
+            from _quick import quick_dir
+            args.out = str(quick_dir())
+    args.out = args.out or os.environ.get("VIDA_BENCH_OUT", "bench_ray_out")
     workers = [int(w) for w in (args.workers or ("1,2,4,8,16" if args.gpu else "1,2")).split(",")]
     per_worker = args.clips_per_worker or (48 if args.gpu else 64)
     budget = args.budget_s or (330 if args.gpu else float("inf"))
     clips = per_worker * max(workers)
     device = "cuda" if args.gpu else "cpu"
-    meta = {"mode": "gpu" if args.gpu else "cpu", "clips": clips, "clips_per_worker": per_worker, "clip": "340x256 demo, mostly 3 s at 25 fps",
+    meta = {"mode": "gpu" if args.gpu else "quick" if args.quick else "cpu", "clips": clips,
+            "clips_per_worker": per_worker,
+            "clip": f"{'128x96' if args.quick else '340x256'} demo, mostly 3 s at 25 fps",
             "frames": f"{FRAME_SIZE} px", "flow": f"DIS fast at {FLOW_SIZE} px", "block_size": 16,
             "cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
             "ray": ray.__version__}
@@ -251,7 +279,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         start = time.perf_counter()
-        rows = make_clips(tmp / "clips", clips)
+        rows = make_clips(tmp / "clips", clips, quick=args.quick)
         seconds = time.perf_counter() - start
         report.add(what="make demo clips", executor="local", workers=os.cpu_count(), seconds=round(seconds, 1))
         ends = (workers[0], workers[-1])
@@ -275,12 +303,16 @@ def main() -> None:
         if within_budget(f"local, {workers[0]} workers"):
             bench_executor(report, "local", LocalExecutor(workers[0]), workers[0], rows[: per_worker * workers[0]], tmp)
         if (args.models or args.gpu) and within_budget("models"):
-            connect(None, os.cpu_count() or 1)
+            cpus = min(2, os.cpu_count() or 1) if args.quick else os.cpu_count() or 1
+            connect(None, cpus)
             gpu = args.gpu
             setups = [("in process", 0, 0), ("ray actors", 1, 1.0 if gpu else 0), ("ray actors", 2, 0.5 if gpu else 0)]
             if gpu:
                 setups.append(("ray actors", 4, 0.25))
-            bench_models(report, rows[: 128 if gpu else 16], tmp, device, setups)
+            if args.quick:
+                setups = setups[:2]
+            bench_models(report, rows[: 128 if gpu else 2 if args.quick else 16], tmp, device, setups, cpus,
+                         cache_path=tmp / "caption_cache.sqlite" if args.quick else None)   # --quick: not the project's
             ray.shutdown()
         if workers[-1] != workers[0] and within_budget(f"local, {workers[-1]} workers"):
             bench_executor(report, "local", LocalExecutor(workers[-1]), workers[-1], rows[: per_worker * workers[-1]], tmp)

@@ -5,6 +5,7 @@ classifier epoch at N clips, peak memory per stage, and `dvc status` on the N-cl
     python benchmarks/bench_scale.py --clips 2000 --ray --workdir DIR    # also frames with executor: ray
     python benchmarks/bench_scale.py --clips 20000 --unique-per-class 400 --workdir DIR
     python benchmarks/bench_scale.py --clips 2000 20000 --workdir DIR --report-only
+    python benchmarks/bench_scale.py --quick [--workdir DIR]    # checks the script, in about a minute
 
 Results of a run on a 2-core machine: benchmarks/results/scale_run.md.
 
@@ -47,6 +48,11 @@ For each N (default 2,000 and 20,000), in `<workdir>/clips_<N>/`:
 Steps are resumable: each writes `<workdir>/clips_<N>/results.json` as it finishes and is
 skipped when its result is there. Results: a markdown table on stdout and `scale_run.json` in
 --workdir. --keep-data keeps the projects (default: deleted after their results are written).
+
+`--quick`: N = 4 (2 classes, 64 x 48 px, frames at 32 px, flow at 16 px, 1 worker), one unique
+clip per class (so the hardlink path and `dvc commit` run), the classifier epoch on 200 synthetic
+clips at D = 16, results in --workdir (default: bench_scale/ in a temporary folder or in
+$VIDA_BENCH_OUT); its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -450,7 +456,8 @@ def run_size(clips: int, args, ray: bool) -> dict:
     if "classify_epoch" not in res:
         log("classifier epoch")
         with tempfile.TemporaryDirectory(dir=base) as tmp:
-            m = measure([sys.executable, __file__, "--_classify", tmp, str(clips), str(args.dim)],
+            synthetic = 200 if args.quick else clips   # --quick: enough for every one of the 50 classes' splits
+            m = measure([sys.executable, __file__, "--_classify", tmp, str(synthetic), str(args.dim)],
                         base, sample_s=args.sample_s, env=_env(ROOT))
         res["classify_epoch"] = {**m, **last_json(m.pop("log_tail")), "dim": args.dim}
         save()
@@ -547,7 +554,15 @@ def main() -> None:
     parser.add_argument("--_generate", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--_captions", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--_synth", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="4 tiny clips, one unique per class: checks the script")
     args = parser.parse_args()
+    if args.quick:
+        args.clips, args.classes, args.width, args.height = [4], 2, 64, 48
+        args.frames_size, args.flow_size, args.workers, args.dim, args.unique_per_class = 32, 16, 1, 16, 1
+        if args.workdir is None:
+            sys.path.insert(0, str(BENCH))
+            from _quick import quick_dir
+            args.workdir = str(quick_dir() / "bench_scale")
     if args._label_map:
         return label_map_job(*args._label_map)
     if args._captions:
@@ -572,6 +587,8 @@ def main() -> None:
                "args": {k: v for k, v in vars(args).items() if not k.startswith("_")}, "results": results}
         (Path(args.workdir) / "scale_run.json").write_text(json.dumps(out, indent=1))
         print(report(results))
+        if args.quick:
+            print(f"wrote {Path(args.workdir) / 'scale_run.json'}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,14 @@ time; CPU time is the basis of the plan because wall time on a shared machine me
 neighbours too. It also compares every output's hash in dvc.lock before and after: a forced
 rerun of a deterministic stage must give the same bytes. `--stages a,b` picks stages.
 `storage` counts clips from artifacts/manifest.csv and the rows of each artifact.
+
+    python benchmarks/bench_stage_costs.py --quick [--out DIR]   # every part, in half a minute: checks the script
+
+`--quick` runs every part in a miniature reproduced project it makes in a temporary folder: 4
+tiny demo clips through the per-clip stages' own code, learning outputs of tiny models on
+synthetic features (the generators' and classifiers' own code and writers), and a toy DVC
+project (benchmarks/_quick.py) whose stages restore those outputs when `repro` reruns them. Its
+JSON goes to --out (default: a temporary folder or $VIDA_BENCH_OUT); its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -368,7 +377,7 @@ def _clip_epochs():
         yield f"generate_{kind}", passes, epochs
     for condition in ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio"):
         with h5py.File(f"artifacts/classify/{condition}.h5", "r") as f:
-            runs = [int(e) for e in f["epochs_run"][:]]
+            runs = [int(e) for e in f["runs/epochs_run"][:]]
         g = json.loads(Path("artifacts/generate_svdmap.json").read_text())
         yield f"classify_{condition}", sum(runs) * (g["train_clips"] + g["val_clips"]), sum(runs)
 
@@ -498,10 +507,113 @@ def run_compare(args) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------------------- quick
+
+QUICK_STAGES = ["manifest", "frames", "audio", "flow", "representative", "feature_tagger", "classify_baseline"]
+QUICK_CONDITIONS = ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio")   # what `plan` and `compare` read
+
+
+def quick_project(folder: Path) -> tuple[Path, Path]:
+    """--quick: a reproduced project in miniature (see the module's doc); returns it and its clips' folder."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _quick import DVC, tiny_clips, toy_dvc_project
+
+    from vida_core.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
+    from vida_core.extract.audio import extract_audio
+    from vida_core.extract.flow import compute_flow
+    from vida_core.extract.frames import extract_frames
+    from vida_core.extract.representative import select_representative
+    from vida_core.io.artifacts import clip_ids, write_json
+    from vida_core.io.dataset import build_manifest, write_manifest
+    from vida_core.learn.classify import run_condition, write_condition
+    from vida_core.learn.data import build_table
+    from vida_core.learn.generators import generator_columns, run_generator
+    from vida_core.learn.synthetic import make_synthetic
+
+    clips, made = folder / "clips", folder / "made"
+    tiny_clips(clips, classes=2, per_class=2)
+    made.mkdir()
+    rows = build_manifest("demo", clips, val_fraction=0.25, test_fraction=0.25, fingerprint_cache=None)
+    write_manifest(rows, made / "manifest.csv")
+    extract_frames(rows, made / "frames.h5", size=64)
+    extract_audio(rows, made / "audio.h5")
+    compute_flow(made / "frames.h5", made / "flow.h5", size=32)
+    select_representative(made / "flow.h5", made / "representative.h5", 1.2)
+    # The learning outputs `plan` and `compare` read, from tiny models on synthetic features.
+    paths = make_synthetic(folder / "synthetic", clips=48, classes=3, dim=8, seeds=(0,))
+    ids, device = clip_ids(paths["visual"]), torch.device("cpu")
+    table = build_table(ids, paths["manifest"], paths["audio"])
+    tiny = dict(hidden=8, input_proj=8, epochs=1, cross_fit_folds=2)
+    learned = {}
+    for kind, config in (("svdmap", GeneratorConfig(**tiny)), ("cafmap", CAFMapConfig(**tiny))):
+        columns = generator_columns(kind, ids, paths["audio"], paths["visual"], paths["label_map"])
+        summary, _ = run_generator(kind, table, columns, config, [0], device, folder / f"{kind}.pt",
+                                   folder / f"generated_{kind}.h5", params={})
+        learned[f"artifacts/generate_{kind}.json"] = summary
+    config = ClassifyConfig(seeds=[0], hidden=8, input_proj=8, epochs=1)
+    for name in QUICK_CONDITIONS:
+        write_condition(run_condition(name, table, paths, config, device), table, config, made / f"{name}.h5")
+    learned["metrics/feature_tagger.json"] = {"train_clips": 30, "val_clips": 6, "epochs_run": 2, "best_epoch": 1}
+    for path, data in learned.items():
+        write_json(made / Path(path).name, data)
+
+    stash = {f"artifacts/{name}": made / name for name in
+             ("manifest.csv", "frames.h5", "audio.h5", "flow.h5", "representative.h5")}
+    stash["metrics/feature_tagger.json"] = made / "feature_tagger.json"
+    stash["artifacts/classify/baseline.h5"] = made / "baseline.h5"
+    repo = toy_dvc_project(folder / "project", QUICK_STAGES, stash=stash)
+    for name in QUICK_CONDITIONS[1:]:   # outputs of stages the toy leaves out
+        (repo / "artifacts/classify").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made / f"{name}.h5", repo / f"artifacts/classify/{name}.h5")
+    for path in ("artifacts/generate_svdmap.json", "artifacts/generate_cafmap.json"):
+        shutil.copyfile(made / Path(path).name, repo / path)
+    subprocess.run(DVC + ["repro", "-q"], cwd=repo, check=True, capture_output=True)   # a reproduced project
+    shutil.copytree(repo / "artifacts", folder / "other")   # `compare`'s second run
+    return repo, clips
+
+
+def yaml_stages() -> dict:
+    import yaml
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]
+
+
+def run_quick(args) -> None:
+    """Every part, in order, in a miniature project (--quick)."""
+    out = Path(args.out).resolve()
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    real = yaml_stages()
+    unknown = [stage for stage in STAGES if stage not in real]
+    if unknown:
+        sys.exit(f"STAGES names stages that dvc.yaml does not have: {', '.join(unknown)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        repo, clips = quick_project(Path(tmp))
+        here = os.getcwd()
+        os.chdir(repo)
+        try:
+            common = dict(out=str(out), append=False, rounds=1, dir=tmp, quality=90, mit_clips=MIT_CLIPS,
+                          shapes="1x16x1,8x16x1")
+            repro = run_repro(argparse.Namespace(**common, stages=",".join(QUICK_STAGES)))
+            failed = [stage for stage in QUICK_STAGES if repro[stage]["rc"]]
+            if failed:
+                sys.exit(f"dvc repro failed for {', '.join(failed)}: {repro[failed[0]].get('stderr_tail')}")
+            run_storage(argparse.Namespace(**common))
+            run_writer(argparse.Namespace(**common, clips=20))
+            run_jpeg(argparse.Namespace(**common, clips=2))
+            run_real(argparse.Namespace(**common, clips_dir=str(clips), sizes="224,112"))
+            run_plan(argparse.Namespace(**common))
+            run_compare(argparse.Namespace(**common, base="artifacts", other=str(Path(tmp) / "other"), name="quick"))
+        finally:
+            os.chdir(here)
+    print(f"wrote {', '.join(sorted(p.name for p in out.glob('stage_costs_*.json')))} in {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["repro", "storage", "writer", "jpeg", "real", "plan", "compare"])
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("part", nargs="?", choices=["repro", "storage", "writer", "jpeg", "real", "plan", "compare"])
+    parser.add_argument("--out", default=None, help="default: benchmarks/results (with --quick: a temporary folder "
+                                                    "or $VIDA_BENCH_OUT)")
     parser.add_argument("--stages", default="", help="repro: comma-separated stages (default: all but demo_data)")
     parser.add_argument("--append", action="store_true",
                         help="repro: keep earlier stages' results in the JSON; writer: keep earlier rounds")
@@ -516,7 +628,19 @@ def main() -> None:
     parser.add_argument("--name", default="knob", help="compare: suffix of the JSON written")
     parser.add_argument("--mit-clips", type=int, default=MIT_CLIPS)
     parser.add_argument("--shapes", default="1x16x1,8x16x1,32x16x1", help="plan: NODESxCORESxGPUS, comma-separated")
+    parser.add_argument("--quick", action="store_true", help="every part in a miniature project of its own: "
+                                                             "checks the script in half a minute")
     args = parser.parse_args()
+    if args.quick:
+        if args.out is None:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from _quick import quick_dir
+            args.out = str(quick_dir())
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        return run_quick(args)
+    if args.part is None:
+        parser.error("a part is required (or --quick)")
+    args.out = args.out or "benchmarks/results"
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if not args.clips:
         args.clips = {"writer": 2000, "jpeg": 40}.get(args.part, 0)
