@@ -22,7 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import read_strings, write_json
+from vida_core.shared.artifacts import read_strings, write_json
 from vida_core.io.dataset import read_manifest
 from vida_core.io.demo import DEMO_TARGETS
 from vida_core.models import audioset_labels, load_audio_tagger, load_text_encoder

@@ -51,7 +51,7 @@ def in_fresh_process(job, **kwargs) -> dict:
 
 
 def _table(paths):
-    from vida_core.io.artifacts import clip_ids
+    from vida_core.shared.artifacts import clip_ids
     from vida_core.learn.data import build_table
     return build_table(clip_ids(paths["visual"]), paths["manifest"], paths["audio"])
 
@@ -60,7 +60,7 @@ def classify_one_epoch(folder: str) -> dict:
     import torch
     from vida_core.io.dataset import read_manifest
     from vida_core.learn.classify import run_condition, top_k_accuracy
-    from vida_core.config import ClassifyConfig
+    from vida_core.shared.config import ClassifyConfig
 
     folder = Path(folder)
     paths = {"visual": folder / "visual.h5", "audio": folder / "audio.h5",
@@ -75,10 +75,10 @@ def classify_one_epoch(folder: str) -> dict:
 
 def demo_timings(folder: str) -> dict:
     import torch
-    from vida_core.io.artifacts import clip_ids
-    from vida_core.io.registry import CLASSIFY_CONDITIONS
+    from vida_core.shared.artifacts import clip_ids
+    from vida_core.shared.registry import CLASSIFY_CONDITIONS
     from vida_core.learn.classify import run_condition
-    from vida_core.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
+    from vida_core.shared.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
     from vida_core.learn.generators import generator_columns, run_generator
     from vida_core.learn.synthetic import make_synthetic
 

@@ -26,9 +26,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from vida_core.config import load_params
-from vida_core.io.artifacts import read_strings
-from vida_core.io.registry import GENERATOR_VARIANTS
+from vida_core.shared.config import load_params
+from vida_core.shared.artifacts import read_strings
+from vida_core.shared.registry import GENERATOR_VARIANTS
 from vida_core.learn.budget import read_roles
 from vida_core.learn.data import per_seed
 

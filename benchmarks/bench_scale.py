@@ -255,7 +255,7 @@ def captions_job(rep_h5: str, folder: str) -> None:
 
     sys.path.insert(0, str(BENCH))
     from bench_label_map_memory import write_captions_and_bank
-    from vida_core.io.artifacts import read_strings
+    from vida_core.shared.artifacts import read_strings
 
     folder = Path(folder)
     with h5py.File(rep_h5, "r") as f:

@@ -95,7 +95,7 @@ def run_repro(args) -> dict:
     results["_dvc_status_overhead"] = {"cpu_s": round(_cpu_children() - start_cpu, 2),
                                        "wall_s": round(time.perf_counter() - start, 2)}
     start_cpu, start = _cpu_children(), time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import vida_core.stage, torch, h5py, cv2"], check=True)
+    subprocess.run([sys.executable, "-c", "import vida_core.shared.stage, torch, h5py, cv2"], check=True)
     results["_python_import_overhead"] = {"cpu_s": round(_cpu_children() - start_cpu, 2),
                                           "wall_s": round(time.perf_counter() - start, 2)}
     for stage in stages:
@@ -204,7 +204,7 @@ def run_writer(args) -> dict:
     import h5py
     import numpy as np
 
-    from vida_core.io.artifacts import STRING, RowWriter, read_encoded_row
+    from vida_core.shared.artifacts import STRING, RowWriter, read_encoded_row
 
     with h5py.File("artifacts/frames.h5", "r") as f:
         ds = f["frames"]
