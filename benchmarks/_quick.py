@@ -66,7 +66,7 @@ import h5py
 import numpy as np
 import yaml
 
-from vida_core.config import load_params
+from vida_core.shared.config import load_params
 
 name = sys.argv[1]
 load_params("params.yaml")

@@ -28,7 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import read_strings, write_json
+from vida_core.shared.artifacts import read_strings, write_json
 from vida_core.io.dataset import read_manifest
 from vida_core.io.demo import DEMO_TARGETS
 from vida_core.models import audioset_labels, load_audio_tagger, load_text_encoder
@@ -46,9 +46,9 @@ def quick_artifacts(folder: Path) -> Path:
     """--quick: manifest.csv, audio.h5, captions.json and label_map.h5 of 2 classes x 3 tiny clips."""
     from _quick import tiny_clips
 
-    from vida_core import NUM_FRAMES
+    from vida_core.shared import NUM_FRAMES
     from vida_core.extract.audio import extract_audio
-    from vida_core.io.artifacts import write_strings
+    from vida_core.shared.artifacts import write_strings
     from vida_core.io.dataset import build_manifest, write_manifest
     from vida_core.models.captioner import caption_from_labels
 

@@ -18,7 +18,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from vida_core.io.artifacts import write_json
+from vida_core.shared.artifacts import write_json
 from vida_core.models import audioset_labels, load_text_encoder
 from vida_core.models.captioner import caption_from_labels
 from vida_core.semantic.label_map import Reading, gold_hit_rates

@@ -24,6 +24,7 @@ import argparse
 import json
 import multiprocessing
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,7 +57,7 @@ def in_fresh_process(job, **kwargs) -> dict:
 
 
 def _table(paths):
-    from vida_core.io.artifacts import clip_ids
+    from vida_core.shared.artifacts import clip_ids
     from vida_core.learn.data import build_table
     return build_table(clip_ids(paths["visual"]), paths["manifest"], paths["audio"])
 
@@ -65,7 +66,7 @@ def classify_one_epoch(folder: str) -> dict:
     import torch
     from vida_core.io.dataset import read_manifest
     from vida_core.learn.classify import run_condition, top_k_accuracy
-    from vida_core.config import ClassifyConfig
+    from vida_core.shared.config import ClassifyConfig
 
     folder = Path(folder)
     paths = {"visual": folder / "visual.h5", "audio": folder / "audio.h5",
@@ -81,15 +82,16 @@ def classify_one_epoch(folder: str) -> dict:
 def demo_timings(folder: str, quick: bool = False) -> dict:
     import numpy as np
     import torch
-    from vida_core import NUM_MEL_BINS
-    from vida_core.io.artifacts import clip_ids
-    from vida_core.io.registry import CLASSIFY_CONDITIONS
+    from vida_core.shared import NUM_MEL_BINS
+    from vida_core.shared.artifacts import clip_ids
+    from vida_core.shared.registry import CLASSIFY_CONDITIONS
     from vida_core.learn.classify import run_condition
     from vida_core.learn.conditions import CONDITIONS
     from vida_core.learn.visual_pool import run_visual_pool
-    from vida_core.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
+    from vida_core.shared.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
     from vida_core.learn.generators import generator_columns, run_generator
-    from vida_core.learn.synthetic import make_synthetic
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # test support, not the package
+    from synthetic import make_synthetic
 
     folder = Path(folder)
     clips, dim = (64, 16) if quick else (320, 1280)
@@ -146,7 +148,8 @@ def main() -> None:
             from _quick import quick_file
             args.json = quick_file("learning.json")
 
-    from vida_core.learn.synthetic import make_synthetic
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # test support, not the package
+    from synthetic import make_synthetic
 
     with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
         report = {"cpu_threads": __import__("os").cpu_count()}

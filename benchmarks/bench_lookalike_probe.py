@@ -30,9 +30,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from vida_core.config import load_params
-from vida_core.io.artifacts import read_strings
-from vida_core.io.registry import GENERATOR_VARIANTS
+from vida_core.shared.config import load_params
+from vida_core.shared.artifacts import read_strings
+from vida_core.shared.registry import GENERATOR_VARIANTS
 from vida_core.learn.budget import read_roles
 from vida_core.learn.data import per_seed
 
@@ -45,8 +45,8 @@ def quick_project(folder: Path, clips_per_class: int = 32, dim: int = 8) -> Path
     streams the probe reads (visual.h5, audio.h5, every generator's generated_<name>.h5), random."""
     import shutil
 
-    from vida_core import NUM_FRAMES, NUM_MEL_BINS
-    from vida_core.io.artifacts import write_strings
+    from vida_core.shared import NUM_FRAMES, NUM_MEL_BINS
+    from vida_core.shared.artifacts import write_strings
     from vida_core.learn.budget import assign_roles, write_roles
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -35,8 +35,8 @@ import h5py
 import numpy as np
 import torch
 
-from vida_core import NUM_FRAMES
-from vida_core.io.artifacts import STRING, RowWriter, encode_row, write_strings
+from vida_core.shared import NUM_FRAMES
+from vida_core.shared.artifacts import STRING, RowWriter, encode_row, write_strings
 from vida_core.learn.visual_features import extract_visual_features
 from vida_core.models import audioset_labels, load_audio_tagger, load_captioner, load_image_encoder, resolve_device
 from vida_core.models.image import image_processor_class, images_to_tensor

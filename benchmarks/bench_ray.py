@@ -59,7 +59,7 @@ from vida_core.extract.representative import select_representative  # noqa: E402
 from vida_core.io.demo import DEMO_CLASSES, DemoConfig, generate_demo_dataset  # noqa: E402
 
 if ray is not None:
-    from vida_core.ray_executor import ModelPool, RayExecutor, connect  # noqa: E402
+    from vida_core.executors.ray import ModelPool, RayExecutor, connect  # noqa: E402
 
 FRAME_SIZE, FLOW_SIZE, FLOW_OPTIONS = 224, 112, {"preset": "fast"}   # params.yaml defaults
 

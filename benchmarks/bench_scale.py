@@ -261,7 +261,7 @@ def captions_job(rep_h5: str, folder: str) -> None:
 
     sys.path.insert(0, str(BENCH))
     from bench_label_map_memory import write_captions_and_bank
-    from vida_core.io.artifacts import read_strings
+    from vida_core.shared.artifacts import read_strings
 
     folder = Path(folder)
     with h5py.File(rep_h5, "r") as f:
@@ -365,7 +365,8 @@ def generate_job(project: str, unique: int) -> None:
 
 
 def synth_job(folder: str, clips: int, dim: int) -> None:
-    from vida_core.learn.synthetic import make_synthetic
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # test support, not the package
+    from synthetic import make_synthetic
 
     make_synthetic(Path(folder), clips=clips, classes=50, dim=dim, dtype="float16",
                    visual_signal=0.2, audio_signal=0.2, only_features=True)

@@ -104,7 +104,7 @@ def run_repro(args) -> dict:
     results["_dvc_status_overhead"] = {"cpu_s": round(_cpu_children() - start_cpu, 2),
                                        "wall_s": round(time.perf_counter() - start, 2)}
     start_cpu, start = _cpu_children(), time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import vida_core.stage, torch, h5py, cv2"], check=True)
+    subprocess.run([sys.executable, "-c", "import vida_core.shared.stage, torch, h5py, cv2"], check=True)
     results["_python_import_overhead"] = {"cpu_s": round(_cpu_children() - start_cpu, 2),
                                           "wall_s": round(time.perf_counter() - start, 2)}
     for stage in stages:
@@ -213,7 +213,7 @@ def run_writer(args) -> dict:
     import h5py
     import numpy as np
 
-    from vida_core.io.artifacts import STRING, RowWriter, read_encoded_row
+    from vida_core.shared.artifacts import STRING, RowWriter, read_encoded_row
 
     with h5py.File("artifacts/frames.h5", "r") as f:
         ds = f["frames"]
@@ -520,17 +520,18 @@ def quick_project(folder: Path) -> tuple[Path, Path]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _quick import DVC, tiny_clips, toy_dvc_project
 
-    from vida_core.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
+    from vida_core.shared.config import CAFMapConfig, ClassifyConfig, GeneratorConfig
     from vida_core.extract.audio import extract_audio
     from vida_core.extract.flow import compute_flow
     from vida_core.extract.frames import extract_frames
     from vida_core.extract.representative import select_representative
-    from vida_core.io.artifacts import clip_ids, write_json
+    from vida_core.shared.artifacts import clip_ids, write_json
     from vida_core.io.dataset import build_manifest, write_manifest
     from vida_core.learn.classify import run_condition, write_condition
     from vida_core.learn.data import build_table
     from vida_core.learn.generators import generator_columns, run_generator
-    from vida_core.learn.synthetic import make_synthetic
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # test support, not the package
+    from synthetic import make_synthetic
 
     clips, made = folder / "clips", folder / "made"
     tiny_clips(clips, classes=2, per_class=2)

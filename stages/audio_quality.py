@@ -1,12 +1,12 @@
 """Stage `audio_quality`: every generator's audio against real audio as audio-generation papers measure it (standardised MSE, Frechet distance on the feature tagger's embedding, tag KL), beside the mean predictor, the class template and a second real sample -> audio_quality.json."""
 
-from vida_core.io.artifacts import write_json
+from vida_core.shared.artifacts import write_json
 from vida_core.io.dataset import read_manifest
-from vida_core.io.registry import GENERATOR_VARIANTS
+from vida_core.shared.registry import GENERATOR_VARIANTS
 from vida_core.learn.audio_quality import audio_quality
 from vida_core.learn.budget import read_roles
 from vida_core.learn.feature_tagger import FeatureTagger
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Stage `cafmap_controls`: CAFMap's condition with label codes instead of the bank's features, and with the bank permuted -> cafmap_controls.h5."""
 
 from vida_core.semantic.cafmap_controls import run_cafmap_controls
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

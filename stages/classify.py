@@ -6,13 +6,13 @@ Usage (from dvc.yaml): python stages/classify.py <condition>
 import sys
 from dataclasses import asdict
 
-from vida_core.io.artifacts import clip_ids
+from vida_core.shared.artifacts import clip_ids
 from vida_core.io.dataset import read_manifest
 from vida_core.learn.budget import classifier_view, read_roles
 from vida_core.learn.classify import run_condition, write_condition
 from vida_core.learn.conditions import condition
 from vida_core.learn.data import build_table
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main(name: str) -> None:

@@ -12,7 +12,7 @@ import shutil
 from vida_core.io.demo import DemoConfig
 from vida_core.io.demo_audioset import generate_demo_audioset
 from vida_core.models import audioset_labels
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from vida_core.io.demo import DemoConfig, generate_demo_dataset
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from vida_core.io.dataset import read_manifest
 from vida_core.learn.budget import learning_splits, read_roles
 from vida_core.learn.feature_tagger import run_feature_tagger
 from vida_core.models import load_audio_tagger
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

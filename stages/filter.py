@@ -4,7 +4,7 @@
 
 from dataclasses import asdict
 
-from vida_core.io.artifacts import clip_ids, write_json
+from vida_core.shared.artifacts import clip_ids, write_json
 from vida_core.io.dataset import read_manifest
 from vida_core.learn.budget import classifier_view, read_roles
 from vida_core.learn.data import build_table
@@ -12,7 +12,7 @@ from vida_core.learn.feature_tagger import FeatureTagger
 from vida_core.learn.filtering import AudioTaggerOnLogmel, read_semantic_dictionary, run_filter
 from vida_core.models import load_audio_tagger
 from vida_core.models.specs import model_identity
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

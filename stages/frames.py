@@ -1,24 +1,17 @@
-"""Stage `frames`: 18 RGB frames per clip at 6 fps -> frames.h5 (rejects listed inside)."""
+"""Stage `frames`: 18 RGB frames per clip at 6 fps, by timestamp -> frames.h5 (vida_core/extract/frames.py)."""
 
-from dataclasses import asdict
-
-from vida_core.extract.frames import extract_frames
-from vida_core.io.dataset import read_manifest
-from vida_core.stage import Stage
+from vida_core.extract.frames import frames_stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:
     stage = Stage("frames")
-    knobs = stage.params.frames
-    rows = read_manifest(stage.input("manifest"))
-    summary = extract_frames(rows, stage.output("frames"), size=knobs.resolution, min_duration=knobs.min_duration,
-                             executor=stage.executor(("vida_core.extract.frames",)),
-                             params={"frames": asdict(knobs)})
-    rejects = summary.pop("rejects")
+    summary = frames_stage(stage)
+    rejects, clips = summary.pop("rejects"), summary.pop("clips")
     for clip_id, reason in rejects:
         print(f"[frames] rejected {clip_id}: {reason}")
     stage.done(summary)
-    stage.check_rejects(len(rows), rejects)
+    stage.check_rejects(clips, rejects)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ Usage (from dvc.yaml): python stages/generate.py <variant>
 import sys
 from dataclasses import asdict
 
-from vida_core.io.artifacts import write_json
+from vida_core.shared.artifacts import write_json
 from vida_core.learn.budget import has_pool, read_roles
 from vida_core.learn.generators import generator_inputs, generator_variant, run_variant
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main(name: str) -> None:

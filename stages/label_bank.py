@@ -6,7 +6,7 @@ from vida_core.io.dataset import read_manifest
 from vida_core.learn.budget import learning_splits, read_roles
 from vida_core.models import audioset_labels, load_audio_tagger, model_identity
 from vida_core.semantic.label_bank import audioset_examples, tagged_train_audio, write_label_bank
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Stage `label_budget`: each train clip's role in the label-budget study (labelled reservoir or unlabelled pool U) -> roles.csv."""
 
-from vida_core.config import asdict
+from vida_core.shared.config import asdict
 from vida_core.io.dataset import read_manifest
 from vida_core.learn.budget import assign_roles, write_roles
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

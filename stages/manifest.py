@@ -3,7 +3,7 @@
 from collections import Counter
 
 from vida_core.io.dataset import build_manifest, check_watched, write_manifest
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Stage `results`: every condition against baseline, per label budget k (intervals, paired gains, verdicts with their minimum detectable gain) -> artifacts/results.json; val top-1 -> metrics/results.json."""
 
-from vida_core.io.artifacts import write_json
-from vida_core.io.registry import CLASSIFY_CONDITIONS, GENERATOR_VARIANTS
+from vida_core.shared.artifacts import write_json
+from vida_core.shared.registry import CLASSIFY_CONDITIONS, GENERATOR_VARIANTS
 from vida_core.learn.results import gather_results, headline, learning_curve, threshold_point
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

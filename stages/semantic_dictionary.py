@@ -3,7 +3,7 @@
 from vida_core.io.dataset import class_names, read_manifest
 from vida_core.models import audioset_labels, load_text_encoder
 from vida_core.semantic.dictionary import dictionary_for_classes, write_dictionary
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from vida_core import NUM_MEL_BINS
-from vida_core.io.artifacts import clip_ids
+from vida_core.shared import NUM_MEL_BINS
+from vida_core.shared.artifacts import clip_ids
 from vida_core.io.dataset import read_manifest
 from vida_core.learn.budget import has_pool, pool_view, read_roles
 from vida_core.learn.visual_pool import run_visual_pool
 from vida_core.learn.data import build_table
-from vida_core.stage import Stage
+from vida_core.shared.stage import Stage
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from vida_core.learn.audio_quality import (METRICS, REFERENCE_ROWS, audio_qualit
                                            class_template_predictions, class_templates, frechet_distance,
                                            frechet_distance_of, tag_kl)
 from vida_core.learn.feature_tagger import FeatureTagger, TaggerHead
-from vida_core.learn.synthetic import make_synthetic
+from synthetic import make_synthetic
 from vida_core.views.report import build_report
 
 

@@ -22,7 +22,7 @@ from vida_core.executors import LocalExecutor
 from vida_core.extract.audio import extract_audio
 from vida_core.extract.frames import extract_frames
 from vida_core.extract.logmel import logmel_18x128, mel_bin_of_frequency
-from vida_core.io.artifacts import read_strings
+from vida_core.shared.artifacts import read_strings
 from vida_core.io.decode import clip_window
 
 SIZE = 96

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 
 from media import Tone, damage_packets, make_clip, read_index, write_clip
-from vida_core import SAMPLE_RATE
+from vida_core.shared import SAMPLE_RATE
 from vida_core.extract.audio import extract_audio
 from vida_core.extract.frames import extract_frames
 from vida_core.extract.logmel import logmel_18x128, mel_bin_of_frequency
 from vida_core.io import decode
-from vida_core.io.artifacts import read_strings
+from vida_core.shared.artifacts import read_strings
 from vida_core.io.decode import ClipRejected, decode_audio, decode_audio_track, decode_frames
 from vida_core.models.image import ImagePrep
 from vida_core.semantic.frame_source import frames_at

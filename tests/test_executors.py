@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vida_core.executors import EXECUTORS, LocalExecutor, RemoteTraceback, WorkerDied, make_executor
+from vida_core.executors import LocalExecutor, RemoteTraceback, WorkerDied, executor_names, make_executor
 
 try:
     import psutil
@@ -296,6 +296,64 @@ def test_workers_that_cannot_start_fail_the_map_instead_of_every_item(monkeypatc
 def test_make_executor():
     assert isinstance(make_executor("local", workers=2, max_in_flight=3), LocalExecutor)
     assert make_executor().workers == 1
-    assert {"local", "ray"} <= set(EXECUTORS)
+    assert executor_names() == ["local", "ray"]
     with pytest.raises(ValueError, match="local, ray"):
         make_executor("slurm")
+
+
+# ------------------------------------------------------------- what a pool of a model shows
+
+def _plain(value) -> bool:
+    """Values a pool can mirror: data, not a network, a session or a device."""
+    import dataclasses as dc
+    from vida_core.models.image import ImagePrep
+    from vida_core.models.specs import ModelSpec
+    return isinstance(value, (str, int, float, bool, tuple, list, dict, ModelSpec, ImagePrep)) or (
+        dc.is_dataclass(value) and not isinstance(value, type))
+
+
+def test_every_model_declares_every_plain_attribute_a_pool_must_show():
+    """A model attribute that stage code might read (plain data) must be in the class's
+    `pool_attributes`, or a pool on a cluster would lack it; machinery goes in `local_attributes`."""
+    from vida_core.executors.base import describe_model
+    from vida_core.models import load_audio_tagger, load_captioner, load_image_encoder, load_text_encoder
+
+    for model in (load_captioner("effnet-lite2-labels", batch_size=2, device="cpu"),
+                  load_captioner("effnet-lite0-labels", batch_size=2, device="cpu"),
+                  load_image_encoder("effnet-lite0", device="cpu", batch_size=2, runtime="torch"),
+                  load_text_encoder("minilm", device="cpu"), load_audio_tagger("yamnet", device="cpu")):
+        cls = type(model)
+        local = set(getattr(cls, "local_attributes", ()))
+        undeclared = sorted(name for name, value in vars(model).items()
+                            if not name.startswith("_") and _plain(value)
+                            and name not in cls.pool_attributes and name not in local)
+        assert not undeclared, f"{cls.__name__}: add {undeclared} to pool_attributes (or local_attributes)"
+        shown = describe_model(model)
+        assert set(shown["attrs"]) == set(cls.pool_attributes) and shown["methods"]
+
+
+def test_a_new_pool_attribute_is_shown_and_a_missing_one_fails_at_once():
+    from vida_core.executors.base import describe_model
+
+    class Toy:
+        pool_attributes = ("spec", "batch_size", "geometry")   # `geometry` is the new one
+
+        def __init__(self, with_geometry=True):
+            self.spec, self.batch_size = "toy", 4
+            if with_geometry:
+                self.geometry = (260, 260)
+
+        def run(self, batch):
+            return batch
+
+    shown = describe_model(Toy())
+    assert shown["attrs"] == {"spec": "toy", "batch_size": 4, "geometry": (260, 260)} and shown["methods"] == ["run"]
+    with pytest.raises(AttributeError, match="geometry"):
+        describe_model(Toy(with_geometry=False))
+
+    class Undeclared:
+        def run(self, batch):
+            return batch
+
+    with pytest.raises(TypeError, match="pool_attributes"):
+        describe_model(Undeclared())

@@ -1,6 +1,8 @@
 """The extension tables: a new flow method, classifier condition or executor is one entry, and
 the config rejects what it does not know."""
 
+import sys
+import types
 from dataclasses import dataclass
 
 import h5py
@@ -9,10 +11,10 @@ import pytest
 import yaml
 
 from vida_core import executors
-from vida_core.config import ConfigError, Params, load_params
+from vida_core.shared.config import ConfigError, Params, load_params
 from vida_core.extract import flow as flow_module
 from vida_core.extract.flow import FLOW_METHODS, FlowMethod, compute_flow
-from vida_core.io.artifacts import write_h5, write_strings
+from vida_core.shared.artifacts import write_h5, write_strings
 from vida_core.learn import conditions as conditions_module
 from vida_core.learn.conditions import CONDITIONS, Condition
 from vida_core.views.report import build_report
@@ -115,12 +117,12 @@ def test_an_unknown_flow_method_names_the_known_ones():
 
 def test_a_new_condition_is_one_table_entry(monkeypatch, tmp_path):
     from test_learn_classify import DEVICE  # the suite's device choice
-    from vida_core.config import ClassifyConfig
+    from vida_core.shared.config import ClassifyConfig
     from vida_core.learn.classify import run_condition, write_condition
     from vida_core.learn.data import H5Column, build_table
     from vida_core.learn.results import compare, read_condition
-    from vida_core.io.artifacts import clip_ids
-    from vida_core.learn.synthetic import make_synthetic
+    from vida_core.shared.artifacts import clip_ids
+    from synthetic import make_synthetic
 
     def half_real_audio(table, paths, seed):
         """Toy: real audio for every other clip."""
@@ -143,7 +145,7 @@ def test_a_new_condition_is_one_table_entry(monkeypatch, tmp_path):
 
 
 def test_an_unknown_condition_fails_before_training(tmp_path):
-    from vida_core.config import ClassifyConfig
+    from vida_core.shared.config import ClassifyConfig
     from vida_core.learn.classify import run_condition
 
     with pytest.raises(ValueError, match="sound"):
@@ -157,7 +159,7 @@ def _square(x):
 
 
 class SerialExecutor:
-    """A toy executor: what swapping the engine takes."""
+    """A toy executor: what swapping the engine takes (a file vida_core/executors/serial.py)."""
 
     def __init__(self, workers=1, **options):
         self.calls = 0
@@ -167,16 +169,28 @@ class SerialExecutor:
             self.calls += 1
             yield fn(item)
 
+    def model(self, loader, name, *, device, **kwargs):
+        return loader(name, device=device, **kwargs)
 
-def test_a_new_executor_is_one_table_entry(monkeypatch, tmp_path):
-    monkeypatch.setitem(executors.EXECUTORS, "serial", SerialExecutor)
+    def call_batch(self, batch):
+        return batch
+
+
+def test_a_new_executor_is_one_file(monkeypatch, tmp_path):
+    # As if vida_core/executors/serial.py held `EXECUTOR = SerialExecutor`, and nothing else changed.
+    module = types.ModuleType("vida_core.executors.serial")
+    module.EXECUTOR = SerialExecutor
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     executor = executors.make_executor("serial", workers=4)
     assert list(executor.map(_square, range(5))) == [0, 1, 4, 9, 16] and executor.calls == 5
-    # And a stage uses whatever the params name.
+    # And a stage uses whatever the params name, for its per-clip work and its models.
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"executor": "serial"}))
-    from vida_core.stage import Stage
-    assert isinstance(Stage("flow", params_file=params.name, root=tmp_path).executor(), SerialExecutor)
+    from vida_core.shared.stage import Stage
+    stage = Stage("flow", params_file=params.name, root=tmp_path)
+    assert isinstance(stage.executor(), SerialExecutor)
+    assert stage.model(lambda name, device: (name, device), "a-model") == ("a-model", "auto")
+    assert stage.call_batch(8) == 8
 
 
 def test_an_unknown_executor_names_the_known_ones():

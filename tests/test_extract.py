@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from media import make_clip
-from vida_core.io.artifacts import read_strings
+from vida_core.shared.artifacts import read_strings
 from vida_core.extract.audio import extract_audio
 from vida_core.extract.flow import compute_flow, motion_magnitude, optical_flow
 from vida_core.extract.frames import extract_frames

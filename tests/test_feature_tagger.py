@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vida_core.io.artifacts import read_rows
+from vida_core.shared.artifacts import read_rows
 from vida_core.learn.feature_tagger import (FeatureTagger, agreement_metrics, average_precision,
                                             class_tag_profiles, teacher_labels, train_feature_tagger)
 from vida_core.models.tagger import tag_rows

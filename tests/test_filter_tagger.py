@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import yaml
 
-from vida_core.config import ConfigError, FilterConfig, ProtocolConfig
+from vida_core.shared.config import ConfigError, Params, build, FilterConfig, ProtocolConfig
 from vida_core.extract.logmel import fbank, pool_to_steps
-from vida_core.io.artifacts import clip_ids, provenance
+from vida_core.shared.artifacts import clip_ids, provenance
 from vida_core.learn.budget import assign_roles, write_roles
 from vida_core.learn.data import build_table
 from vida_core.learn.filtering import AudioTaggerOnLogmel, read_semantic_dictionary, run_filter
-from vida_core.learn.synthetic import make_synthetic
+from synthetic import make_synthetic
 from vida_core.models import audioset_labels, load_audio_tagger
 from vida_core.models.tagger import frames_of_steps
 
@@ -123,8 +123,8 @@ def test_yamnet_cannot_tag_the_logmel():
 
 def test_filter_tagger_must_be_a_known_choice():
     assert FilterConfig().tagger == "feature_head"
-    with pytest.raises(ConfigError, match="filter.tagger"):
-        FilterConfig(tagger="ast")
+    with pytest.raises(ConfigError, match="filter.tagger"):   # checked where params.yaml is read
+        build(Params, {"filter": {"tagger": "ast"}}, "")
 
 
 def _project(tmp_path: Path, params: dict) -> Path:

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from vida_core.io.artifacts import clip_ids
+from vida_core.shared.artifacts import clip_ids
 from vida_core.learn.budget import assign_roles, classifier_view, label_draws, learning_splits
 from vida_core.learn.classify import missing_audio_information, run_condition, top_k_accuracy, write_condition
 from vida_core.learn.conditions import CONDITIONS
-from vida_core.config import ClassifyConfig, FilterConfig, ProtocolConfig
+from vida_core.shared.config import ClassifyConfig, FilterConfig, ProtocolConfig
 from vida_core.learn.data import build_table
 from vida_core.learn.filtering import iou, read_semantic_dictionary, run_filter, top_k_labels
 from vida_core.learn.results import compare, read_condition
-from vida_core.learn.synthetic import make_synthetic
+from synthetic import make_synthetic
 
 DEVICE = torch.device("cpu")
 

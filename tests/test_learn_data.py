@@ -4,10 +4,10 @@ import h5py
 import numpy as np
 import pytest
 
-from vida_core.io.artifacts import MissingArtifactError, write_h5, write_strings
-from vida_core.io.artifacts import read_rows
+from vida_core.shared.artifacts import MissingArtifactError, write_h5, write_strings
+from vida_core.shared.artifacts import read_rows
 from vida_core.learn import data
-from vida_core.config import ConfigError, GeneratorConfig, build
+from vida_core.shared.config import ConfigError, GeneratorConfig, build
 from vida_core.learn.data import ClipBatches, H5Column, build_table, check_class_counts, feature_stats
 
 

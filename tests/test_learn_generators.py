@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from vida_core.io.artifacts import clip_ids
-from vida_core.config import CAFMapConfig, GeneratorConfig
+from vida_core.shared.artifacts import clip_ids
+from vida_core.shared.config import CAFMapConfig, GeneratorConfig
 from vida_core.learn import generators
 from vida_core.learn.data import ClipBatches, build_table
 from vida_core.learn.generators import (FULL_MODEL, Generator, assign_folds, cafmap_noise, generator_columns,
                                         load_generator, run_generator)
-from vida_core.learn.synthetic import make_synthetic
+from synthetic import make_synthetic
 
 DEVICE = torch.device("cpu")
 TINY = dict(hidden=16, layers=2, epochs=3, patience=2, batch_size=16, input_proj=8)

@@ -3,9 +3,9 @@
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import read_strings, write_h5, write_strings
+from vida_core.shared.artifacts import read_strings, write_h5, write_strings
 from vida_core.views.inspect_learning import cosine_per_step, plot_generated
-from vida_core.learn.synthetic import make_synthetic
+from synthetic import make_synthetic
 from vida_core.learn.visual_features import extract_visual_features, flow_to_image
 
 

@@ -150,7 +150,7 @@ def test_embedded_captioner(embedded, which):
 
 
 def test_the_default_captioner_is_not_the_image_encoders_network(embedded):
-    from vida_core.config import ModelsConfig
+    from vida_core.shared.config import ModelsConfig
 
     captioner, image = embedded["captioner"], embedded["image"]
     assert ModelsConfig().captioner == "effnet-lite2-labels" and captioner.spec.input_size == 260

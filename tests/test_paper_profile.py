@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from vida_core import profiles
-from vida_core.config import load_params
+from vida_core.shared.config import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

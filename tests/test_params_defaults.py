@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from vida_core.config import DEMO_DEPARTURES, FlowConfig, Params, load_params
+from vida_core.shared.config import DEMO_DEPARTURES, FlowConfig, Params, load_params
 
 PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -46,3 +46,32 @@ def test_params_yaml_lists_every_key_at_its_default_but_the_declared_departures(
                             f"({[(k, shipped[k], defaults[k]) for k in undeclared]}): change the default "
                             "or declare the departure in config.DEMO_DEPARTURES")
     assert set(DEMO_DEPARTURES) <= differing, "a declared departure is back at its default: drop it from the list"
+
+
+# Functions whose arguments the stages fill from params: a default there must be the config's
+# own (referenced, not restated as a literal), so a default still has one home.
+PARAM_FED = {
+    "vida_core/io/decode.py": {"decode_frames": ("size", "min_duration"), "decode_audio": ("silence_dbfs",)},
+    "vida_core/extract/frames.py": {"extract_frames": ("size", "min_duration")},
+    "vida_core/extract/flow.py": {"compute_flow": ("method", "size"), "optical_flow": ("method", "size")},
+    "vida_core/models/image.py": {"load_image_encoder": ("runtime",)},
+    "vida_core/models/captioner.py": {"load_captioner": ("batch_size",)},
+}
+
+
+def test_no_function_signature_restates_a_params_default():
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    for file, functions in PARAM_FED.items():
+        tree = ast.parse((root / file).read_text())
+        found = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+        for name, params in functions.items():
+            args = found[name].args
+            positional = args.posonlyargs + args.args
+            defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
+            defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+            for param in params:
+                default = defaults.get(param)
+                assert not isinstance(default, ast.Constant), \
+                    f"{file}: {name}({param}={default.value!r}) restates a default that lives in vida_core/shared/config.py"

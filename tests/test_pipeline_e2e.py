@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vida_core.shared.registry import CLASSIFY_CONDITIONS, PAPER_CONDITIONS
+
 # The whole DAG through DVC, minutes on 2 cores: not in the fast lane (`pytest -m "not slow"`).
 pytestmark = pytest.mark.slow
 
@@ -85,8 +87,9 @@ def test_repro_runs_every_stage_and_writes_every_artifact(project):
         assert (repo / "artifacts" / out).stat().st_size > 0
 
 
-CONDITIONS = ("baseline", "svdmap", "svdmap_filtered", "cafmap", "real_audio")   # what `vida predict` runs
-CONTROLS = ("svdmap_shuffled", "visual_pool", "cafmap_labels_only", "cafmap_bank_permuted", "filter_random")
+# From the registry (tests/test_layout.py checks it against the conditions table and dvc.yaml).
+CONDITIONS = PAPER_CONDITIONS   # what `vida predict` runs
+CONTROLS = tuple(c for c in CLASSIFY_CONDITIONS if c not in PAPER_CONDITIONS)
 
 
 def test_threshold_sweep_reruns_only_what_reads_the_threshold(project):

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from vida_core.predict import PredictError, check_trained_chain, clip_rows
-from vida_core.config import load_params
+from vida_core.shared.config import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,8 +49,8 @@ def test_no_project_folder_is_a_clear_error(tmp_path):
 def test_params_changed_since_the_chain_was_trained_are_named(tmp_path):
     import h5py
 
-    from vida_core.io.artifacts import write_h5
-    from vida_core.io.registry import artifact
+    from vida_core.shared.artifacts import write_h5
+    from vida_core.shared.registry import artifact
     from vida_core.predict import TRAINED_CHAIN
 
     for name in TRAINED_CHAIN:                     # the models exist (their contents are not read here)

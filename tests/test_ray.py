@@ -54,7 +54,7 @@ def cluster():
 
 
 def ray_executor(cluster, **options):
-    from vida_core.ray_executor import RayExecutor
+    from vida_core.executors.ray import RayExecutor
     return RayExecutor(address=cluster.address, **{"block_size": 2, **options})
 
 
@@ -143,7 +143,7 @@ def test_an_exception_in_fn_is_raised_naming_the_item_and_node(cluster):
 
 
 def test_a_node_that_cannot_see_the_data_fails_before_any_work(cluster, monkeypatch):
-    from vida_core import ray_executor as module
+    from vida_core.executors import ray as module
 
     # This machine "sees" a clip that no node has: the probe must name it, the node and the fix.
     monkeypatch.setattr(module, "_paths_in", lambda item: ["/nonexistent/shared/clips/a.mp4"])
@@ -155,8 +155,8 @@ def test_a_node_that_cannot_see_the_data_fails_before_any_work(cluster, monkeypa
 
 
 def test_the_stage_builds_the_ray_executor_from_params(cluster, tmp_path):
-    from vida_core.ray_executor import RayExecutor
-    from vida_core.stage import Stage
+    from vida_core.executors.ray import RayExecutor
+    from vida_core.shared.stage import Stage
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(
         {"executor": "ray", "ray": {"address": cluster.address, "block_size": 5, "num_cpus_per_task": 0.5}}))
@@ -239,7 +239,7 @@ def load_toy_encoder(name: str, device: str = "cpu", batch_size: int = 4) -> Toy
 
 
 def test_a_model_pool_cuts_calls_at_the_models_batches_and_keeps_its_api(cluster, capsys):
-    from vida_core.ray_executor import ModelPool
+    from vida_core.executors.ray import ModelPool
 
     rows = np.arange(22, dtype=np.float32).reshape(11, 2)
     local = load_toy_encoder("toy", batch_size=4)
@@ -264,7 +264,7 @@ def test_a_model_pool_cuts_calls_at_the_models_batches_and_keeps_its_api(cluster
 def test_the_captions_stage_on_ray_actors_writes_the_local_captions(clips, cluster, tmp_path):
     from vida_core.models import load_captioner, model_identity
     from vida_core.semantic.captions import run_captions
-    from vida_core.stage import Stage
+    from vida_core.shared.stage import Stage
 
     _, _, rows = clips
     extract_frames(rows, tmp_path / "frames.h5", size=64)
@@ -294,7 +294,7 @@ def test_the_captions_stage_on_ray_actors_writes_the_local_captions(clips, clust
 def test_the_visual_features_stage_on_ray_actors_writes_the_local_features(clips, cluster, tmp_path):
     from vida_core.learn.visual_features import extract_visual_features
     from vida_core.models import load_image_encoder
-    from vida_core.stage import Stage
+    from vida_core.shared.stage import Stage
 
     _, _, rows = clips
     extract_frames(rows, tmp_path / "frames.h5", size=64)

@@ -13,7 +13,7 @@ import pytest
 from media import make_clip
 from vida_core.extract.frames import extract_frames
 from vida_core.extract.logmel import _filterbank, _transformers_filterbank, fbank, fbank_reference, pool_to_steps
-from vida_core.io.artifacts import RowWriter, decode_row, encode_row, read_encoded_row
+from vida_core.shared.artifacts import RowWriter, decode_row, encode_row, read_encoded_row
 from vida_core.semantic.captions import caption_representative_frames, run_captions
 
 

@@ -4,11 +4,11 @@ the unlabelled pool's video, and SVDMap's shuffled targets."""
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import clip_ids, write_h5, write_strings
+from vida_core.shared.artifacts import clip_ids, write_h5, write_strings
 from vida_core.learn.budget import pool_view
 from vida_core.learn.data import H5Column, build_table
 from vida_core.learn.generators import shuffle_targets
-from vida_core.learn.synthetic import make_synthetic
+from synthetic import make_synthetic
 from vida_core.learn.visual_pool import run_visual_pool
 from vida_core.semantic.cafmap_controls import bank_permutation, label_codes, run_cafmap_controls
 from vida_core.semantic.label_map import cafmap_condition

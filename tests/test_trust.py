@@ -21,9 +21,9 @@ from vida_core.extract import frames as frames_module
 from vida_core.extract.audio import extract_audio
 from vida_core.extract.flow import compute_flow
 from vida_core.extract.frames import extract_frames
-from vida_core.io import artifacts
-from vida_core.io.artifacts import read_strings, write_h5
-from vida_core.stage import Stage, TooManyRejects
+from vida_core.shared import artifacts
+from vida_core.shared.artifacts import read_strings, write_h5
+from vida_core.shared.stage import Stage, TooManyRejects
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,7 +168,7 @@ def test_a_stage_killed_mid_write_leaves_only_a_temporary_that_the_rerun_removes
 def _writing(path: Path) -> subprocess.Popen:
     """A process in the middle of writing `path` through write_h5 (it waits there)."""
     script = ("import time\n"
-              "from vida_core.io.artifacts import write_h5\n"
+              "from vida_core.shared.artifacts import write_h5\n"
               f"with write_h5({str(path)!r}, 'test') as f:\n"
               "    f['partial'] = list(range(1000))\n"
               "    f.flush()\n"
@@ -184,7 +184,7 @@ def test_temporaries_of_killed_writes_are_removed_when_a_stage_or_vida_starts(tm
     of that file removes the killed run's temporary: any stage starting (or `vida`) does."""
     from typer.testing import CliRunner
 
-    from vida_core.io.registry import artifact
+    from vida_core.shared.registry import artifact
     from vida_core.views.cli import app
 
     (tmp_path / "params.yaml").write_text("max_reject_fraction: 0.25\n")

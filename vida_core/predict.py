@@ -33,10 +33,10 @@ import h5py
 import numpy as np
 import torch
 
-from vida_core import NUM_FRAMES, NUM_MEL_BINS
-from vida_core.config import ClassifyConfig, Params, asdict, load_params
-from vida_core.io.artifacts import RowWriter, aligned_rows, provenance, read_strings, write_h5, write_strings
-from vida_core.io.registry import PAPER_CONDITIONS, artifact
+from vida_core.shared import NUM_FRAMES, NUM_MEL_BINS
+from vida_core.shared.config import Params, asdict, load_params
+from vida_core.shared.artifacts import RowWriter, aligned_rows, provenance, read_strings, write_h5, write_strings
+from vida_core.shared.registry import PAPER_CONDITIONS, artifact
 
 EVAL_BATCH = 256
 TOP_K = 5
@@ -89,7 +89,7 @@ def check_trained_chain(root: Path, params: Params) -> None:
             + ", ".join(f"{a.file} (stage {a.stage})" for a in missing)
             + f". Run `dvc repro {' '.join(stages)}` (or `dvc repro` for the whole pipeline), "
               "or `dvc pull` if the project has a remote with them.")
-    # Each section as the stages record it (vida_core.config.asdict), through JSON like the record.
+    # Each section as the stages record it (vida_core.shared.config.asdict), through JSON like the record.
     now = _flat(json.loads(json.dumps({f.name: asdict(getattr(params, f.name))
                                        if dataclasses.is_dataclass(getattr(params, f.name))
                                        else getattr(params, f.name) for f in dataclasses.fields(params)})))
@@ -146,64 +146,43 @@ def _md5(path: Path) -> str:
 
 # ----------------------------------------------------------------------------- the chain
 
-def replay_stages(rows: list[dict], work: Path, params: Params, root: Path, log=print) -> list[tuple[str, str]]:
-    """The pipeline's per-clip stages on `rows`, into `work/` (same functions, same params).
+def replay_stages(rows: list[dict], out_dir: Path, params: Params, root: Path, log=print) -> list[tuple[str, str]]:
+    """The pipeline's per-clip stages on `rows`: the stages' own functions with the project's params,
+    on an artifacts folder of their own (`out_dir/artifacts/`); the label bank is the project's.
 
-    Returns the rejects (clip_id, reason) of the frames stage; the other files hold the kept clips.
+    Returns the rejects (clip_id, reason) of the frames stage; the later stages see the kept clips.
     """
-    from vida_core.executors import make_executor
-    from vida_core.extract.audio import extract_audio
-    from vida_core.extract.flow import compute_flow
-    from vida_core.extract.frames import extract_frames
-    from vida_core.extract.representative import select_representative
-    from vida_core.learn.visual_features import extract_visual_features
-    from vida_core.models import audioset_labels, load_captioner, load_image_encoder, load_text_encoder
-    from vida_core.semantic.captions import run_captions
-    from vida_core.semantic.label_map import Reading, run_label_map
+    from vida_core.extract.audio import audio_stage
+    from vida_core.extract.flow import flow_stage
+    from vida_core.extract.frames import frames_stage
+    from vida_core.extract.representative import representative_stage
+    from vida_core.io.dataset import write_manifest
+    from vida_core.learn.visual_features import visual_features_stage
+    from vida_core.semantic.captions import captions_stage
+    from vida_core.semantic.label_map import label_map_stage
+    from vida_core.shared.stage import Stage
 
-    def out(name: str) -> Path:
-        return work / Path(artifact(name).file).name
+    def stage(name: str) -> Stage:
+        return Stage(name, root=out_dir, params=params, inputs_from={"label_bank": root})
 
-    workers = max(1, min(params.workers, len(rows)))
-    summary = extract_frames(rows, out("frames"), size=params.frames.resolution, min_duration=params.frames.min_duration,
-                             executor=make_executor("local", workers), params={"frames": asdict(params.frames)})
+    manifest = artifact("manifest").path(out_dir)
+    write_manifest([dict(r, label="", split="test", fingerprint="") for r in rows], manifest)
+    summary = frames_stage(stage("frames"))
     rejects = summary["rejects"]
-    kept_ids = set()
-    if summary["kept"]:
-        with h5py.File(out("frames"), "r") as f:
-            kept_ids = set(read_strings(f["clip_id"]))
-    kept = [r for r in rows if r["clip_id"] in kept_ids]
+    rejected = {clip_id for clip_id, _ in rejects}
+    kept = [r for r in rows if r["clip_id"] not in rejected]
     if not kept:
         return rejects
-    extract_audio(kept, out("audio"), silence_dbfs=params.audio.silence_dbfs,
-                  executor=make_executor("local", workers), params={"audio": asdict(params.audio)})
-    compute_flow(out("frames"), out("flow"), method=params.flow.method, size=params.flow.resolution,
-                 options=params.flow.options, executor=make_executor("local", workers),
-                 params={"flow": params.flow.as_params()})
-    select_representative(out("flow"), out("representative"), params.threshold,
-                          params={"threshold": params.threshold})
-
-    models = params.models
-    knobs = asdict(params.visual_features)
-    log(f"[predict] visual features ({models.image_encoder})")
-    encoder = load_image_encoder(models.image_encoder, device=params.device, batch_size=64,
-                                 runtime=knobs.pop("runtime"))
-    extract_visual_features(out("frames"), out("flow"), out("visual"), encoder, **knobs,
-                            params={"visual_features": asdict(params.visual_features),
-                                    "models": {"image_encoder": models.image_encoder}})
-    log(f"[predict] captions ({models.captioner})")
-    captioner = load_captioner(models.captioner, device=params.device, batch_size=params.captions.batch_size)
-    video_paths = {r["clip_id"]: r["path"] for r in kept} if params.captions.source == "video" else None
-    run_captions(out("representative"), out("frames"), out("captions"), captioner, params.captions.batch_size,
-                 video_paths, visual_h5=out("visual"), cache_path=None)
-    log(f"[predict] caption -> label condition ({models.text_encoder})")
-    cfg = params.label_map
-    text_encoder = load_text_encoder(models.text_encoder, device=params.device)
-    run_label_map(out("representative"), out("captions"), artifact("label_bank").path(root), out("label_map"),
-                  text_encoder, [label["name"] for label in audioset_labels()], cfg.top_k,
-                  params={"label_map": asdict(cfg), "models.text_encoder": models.text_encoder},
-                  reading=Reading(strip_template=cfg.strip_template, synonyms=cfg.synonyms,
-                                  label_text=cfg.label_text))
+    write_manifest([dict(r, label="", split="test", fingerprint="") for r in kept], manifest)
+    audio_stage(stage("audio"))
+    flow_stage(stage("flow"))
+    representative_stage(stage("representative"))
+    log(f"[predict] visual features ({params.models.image_encoder})")
+    visual_features_stage(stage("visual_features"))
+    log(f"[predict] captions ({params.models.captioner})")
+    captions_stage(stage("captions"), cache_path=None)
+    log(f"[predict] caption -> label condition ({params.models.text_encoder})")
+    label_map_stage(stage("label_map"))
     return rejects
 
 
@@ -261,27 +240,21 @@ def write_unfiltered(table, seeds: list[int], work: Path) -> None:
 
 def classify(name: str, ckpt: dict, table, work: Path, device: torch.device) -> np.ndarray:
     """Probabilities [seeds, clips, classes] of one condition's classifiers (its loaded checkpoint) on the new clips."""
-    from vida_core.learn.classify import ConditionClassifier, predict
+    from vida_core.learn.classify import load_classifier, predict
     from vida_core.learn.conditions import condition
     from vida_core.learn.data import ClipBatches, H5Column
-    from vida_core.learn.networks import Standardize
 
     spec = condition(name)
     paths = {"visual": work / "visual.h5", "audio": work / "audio.h5"}
     paths.update({need: work / Path(artifact(need).file).name for need in spec.needs})
     visual = {key: H5Column(paths["visual"], key, table.clip_ids, "visual_features") for key in ("rgb", "flow")}
-    config = ClassifyConfig(**ckpt["config"])
     probabilities = []
     for seed in ckpt["seeds"]:
         audio_column, audio_used = spec.audio(table, paths, seed)
         columns = dict(visual)
         if audio_column is not None:
             columns["audio"] = audio_column
-        # Placeholder statistics of the right sizes; the checkpoint holds the train statistics.
-        norms = {key: Standardize(np.zeros(ckpt["dims"][key]), np.ones(ckpt["dims"][key])) for key in columns}
-        model = ConditionClassifier(norms, len(ckpt["class_names"]), config)
-        model.load_state_dict(ckpt["state_dicts"][seed])
-        model.to(device)
+        model = load_classifier(ckpt, seed, device)
         batches = ClipBatches(columns, table.positions(), EVAL_BATCH,
                               extras={"label": table.label, "audio_used": audio_used})
         logits, positions = predict(model, batches, device)
@@ -296,7 +269,7 @@ def predict_clips(paths: list[str | Path], out_dir: str | Path = "predictions", 
 
     Writes `<out_dir>/predictions.h5` and the new clips' stage artifacts under `<out_dir>/artifacts/`.
     """
-    from vida_core.device import resolve_device
+    from vida_core.shared.device import resolve_device
 
     root, out_dir = Path(root), Path(out_dir)
     if not (root / "params.yaml").exists():
@@ -311,7 +284,7 @@ def predict_clips(paths: list[str | Path], out_dir: str | Path = "predictions", 
     work.mkdir(parents=True, exist_ok=True)
     device = resolve_device(params.device)
 
-    rejects = dict(replay_stages(rows, work, params, root, log=log))
+    rejects = dict(replay_stages(rows, out_dir, params, root, log=log))
     results = {r["clip_id"]: ClipPrediction(r["clip_id"], r["path"], rejected=rejects.get(r["clip_id"], ""))
                for r in rows}
     checkpoints = {name: artifact(name).path(root) for name in TRAINED_CHAIN}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vida_core.config import Params, build
+from vida_core.shared.config import Params, build
 
 
 @dataclass(frozen=True)

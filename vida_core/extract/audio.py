@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vida_core import NUM_FRAMES, NUM_MEL_BINS, SAMPLE_RATE
+from vida_core.shared import NUM_FRAMES, NUM_MEL_BINS, SAMPLE_RATE
 from vida_core.executors import WorkerDied, make_executor
 from vida_core.extract import DECODE_ERRORS, clip_error
 from vida_core.extract.logmel import CLIP_SAMPLES, logmel_18x128
-from vida_core.io.artifacts import STRING, RowWriter, encode_row, write_h5
+from vida_core.shared.artifacts import STRING, RowWriter, encode_row, write_h5
+from vida_core.io.dataset import read_manifest
 from vida_core.io.decode import decode_audio, is_silent, pcm16
+from vida_core.shared.config import asdict
 
 
 # Notes of clips whose audio could not be read, as opposed to clips that have none (no audio
@@ -87,3 +89,11 @@ def extract_audio(rows: list[dict], out_path: str | Path,
             "unreadable": len(failures), "failures": failures}
 
 
+def audio_stage(stage) -> dict:
+    """The `audio` stage (stages/audio.py, and `vida predict`): every manifest clip's audio window,
+    its 18 x 128 log-mel, or the reason it has none -> audio.h5. Returns counts and failures."""
+    rows = read_manifest(stage.input("manifest"))
+    summary = extract_audio(rows, stage.output("audio"), silence_dbfs=stage.params.audio.silence_dbfs,
+                            executor=stage.executor(("vida_core.extract.audio",)),
+                            params={"audio": asdict(stage.params.audio)})
+    return {**summary, "clips": len(rows)}

@@ -16,9 +16,10 @@ import cv2
 import h5py
 import numpy as np
 
-from vida_core import NUM_FRAMES
+from vida_core.shared import NUM_FRAMES
+from vida_core.shared.config import FlowConfig as _FLOW   # the defaults' one home
 from vida_core.executors import WorkerDied, make_executor
-from vida_core.io.artifacts import EncodedRow, RowWriter, decode_row, read_encoded_row, read_strings, write_h5, write_strings
+from vida_core.shared.artifacts import EncodedRow, RowWriter, decode_row, read_encoded_row, read_strings, write_h5, write_strings
 
 FARNEBACK_REFERENCE = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -72,7 +73,7 @@ def flow_method(name: str) -> FlowMethod:
 
 def check_options(spec: FlowMethod, options: dict, method: str):
     """The method's options dataclass from the flow section's extra keys; an unknown key is an error."""
-    from vida_core.config import build
+    from vida_core.shared.config import build
 
     return build(spec.options, options, f"flow (knobs of flow method '{method}')")
 
@@ -82,7 +83,7 @@ def grey_frames(frames: np.ndarray, size: int) -> list[np.ndarray]:
             for f in frames]
 
 
-def optical_flow(frames: np.ndarray, method: str = "dis", size: int = 112, **options) -> np.ndarray:
+def optical_flow(frames: np.ndarray, method: str = _FLOW.method, size: int = _FLOW.resolution, **options) -> np.ndarray:
     """Flow between consecutive frames [T, H, W, 3] -> [T-1, size, size, 2] in pixels at `size`."""
     spec = flow_method(method)
     opts = check_options(spec, options, method)
@@ -126,7 +127,7 @@ def _batched_results(frames_ds: h5py.Dataset, spec: FlowMethod, size: int, optio
             yield flow.astype(np.float16), motion_magnitude(flow, clip.shape[1] / size)
 
 
-def compute_flow(frames_path: str | Path, out_path: str | Path, method: str = "dis", size: int = 112,
+def compute_flow(frames_path: str | Path, out_path: str | Path, method: str = _FLOW.method, size: int = _FLOW.resolution,
                  options: dict | None = None, executor=None, params: dict | None = None, workers: int = 1) -> dict:
     """Flow fields and motion magnitudes of every clip in `frames.h5` into `flow.h5`.
 
@@ -157,3 +158,11 @@ def compute_flow(frames_path: str | Path, out_path: str | Path, method: str = "d
             writer.append(flow=flow, magnitude=magnitude)
         writer.flush()
     return {"clips": len(ids)}
+
+
+def flow_stage(stage) -> dict:
+    """The `flow` stage (stages/flow.py, and `vida predict`): flow between the sampled frames -> flow.h5."""
+    knobs = stage.params.flow
+    return compute_flow(stage.input("frames"), stage.output("flow"), method=knobs.method, size=knobs.resolution,
+                        options=knobs.options, executor=stage.executor(("vida_core.extract.flow",)),
+                        params={"flow": knobs.as_params()})

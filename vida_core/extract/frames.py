@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vida_core import NUM_FRAMES
+from vida_core.shared import NUM_FRAMES
 from vida_core.executors import WorkerDied, make_executor
 from vida_core.extract import DECODE_ERRORS, clip_error
-from vida_core.io.artifacts import STRING, RowWriter, encode_row, write_h5, write_strings
+from vida_core.shared.artifacts import STRING, RowWriter, encode_row, write_h5, write_strings
+from vida_core.io.dataset import read_manifest
 from vida_core.io.decode import ClipRejected, decode_frames
+from vida_core.shared.config import FramesConfig, asdict
 
 
 FRAMES_STORAGE = {"compression": "lzf"}   # one chunk per clip, compressed in the workers
@@ -38,7 +40,8 @@ def _frames_of(job: tuple[str, int, float]):
         raise clip_error("frames", path, err) from err
 
 
-def extract_frames(rows: list[dict], out_path: str | Path, size: int = 224, min_duration: float = 2.5,
+def extract_frames(rows: list[dict], out_path: str | Path, size: int = FramesConfig.resolution,
+                   min_duration: float = FramesConfig.min_duration,
                    executor=None, params: dict | None = None, workers: int = 1) -> dict:
     """Decode 18 frames per manifest row into `frames.h5`; returns kept/rejected counts.
 
@@ -78,3 +81,12 @@ def extract_frames(rows: list[dict], out_path: str | Path, size: int = 224, min_
             "rejects": list(zip(rejected_ids, reasons))}
 
 
+def frames_stage(stage) -> dict:
+    """The `frames` stage (stages/frames.py, and `vida predict` on its own artifacts folder):
+    every manifest clip's 18 frames -> frames.h5. Returns the counts and the rejects."""
+    knobs = stage.params.frames
+    rows = read_manifest(stage.input("manifest"))
+    summary = extract_frames(rows, stage.output("frames"), size=knobs.resolution, min_duration=knobs.min_duration,
+                             executor=stage.executor(("vida_core.extract.frames",)),
+                             params={"frames": asdict(knobs)})
+    return {**summary, "clips": len(rows)}

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from vida_core import CLIP_SECONDS, FPS, NUM_FRAMES, NUM_MEL_BINS, SAMPLE_RATE
+from vida_core.shared import CLIP_SECONDS, FPS, NUM_FRAMES, NUM_MEL_BINS, SAMPLE_RATE
 
 WINDOW_SAMPLES = 400        # 25 ms
 HOP_SAMPLES = 160           # 10 ms

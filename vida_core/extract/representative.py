@@ -7,8 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core import NUM_FRAMES
-from vida_core.io.artifacts import read_strings, write_h5, write_strings
+from vida_core.shared import NUM_FRAMES
+from vida_core.shared.artifacts import read_strings, write_h5, write_strings
 
 # A clip whose mean motion is below this (pixels between sampled frames) is static: it has no
 # representative frame, rather than every frame passing `0 >= threshold * 0`.
@@ -45,3 +45,10 @@ def select_representative(flow_path: str | Path, out_path: str | Path, threshold
         f.attrs["threshold"] = threshold
     return {"clips": len(ids), "representative_per_clip": float(mask.sum(1).mean()) if len(ids) else 0.0,
             "without_representative": int((~mask.any(1)).sum())}
+
+
+def representative_stage(stage) -> dict:
+    """The `representative` stage (stages/representative.py, and `vida predict`)."""
+    threshold = stage.params.threshold
+    return select_representative(stage.input("flow"), stage.output("representative"), threshold,
+                                 params={"threshold": threshold})

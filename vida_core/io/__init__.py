@@ -1,1 +1,1 @@
-"""Reading and writing the pipeline's data: artifacts, the registry, datasets, decoding, the demo."""
+"""Reading the pipeline's data: datasets, decoding, the demo and its AudioSet stand-in."""

@@ -46,11 +46,12 @@ import time
 import warnings
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from .artifacts import atomic_path
+from vida_core.shared.artifacts import atomic_path
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".3gp"}
 AUDIO_EXTENSIONS = {".wav", ".m4a", ".mp3", ".aac", ".flac", ".ogg", ".oga", ".opus", ".wma", ".aif", ".aiff"}
@@ -282,22 +283,49 @@ def assign_splits(rows: list[dict], val_fraction: float, test_fraction: float, s
     return rows
 
 
-def _scan(name: str, root, csv_path) -> tuple[list[dict], list[str] | None]:
-    """The dataset's rows (split None where not fixed) and its class order, if it has one."""
-    if name not in ("demo", "mit", "folder", "csv"):
-        raise ValueError(f"dataset.name '{name}' is not one of demo, mit, folder, csv")
-    if name == "csv":
-        if csv_path is None:
-            raise DatasetError(f"dataset.name is csv but dataset.csv is not set: expected {CSV_LAYOUT}")
-        return read_csv_dataset(Path(csv_path)), None
-    if root is None:
-        raise DatasetError(f"dataset.root is not set: expected {MIT_LAYOUT if name == 'mit' else FOLDER_LAYOUT}")
-    root = Path(root)
-    if name == "mit":
-        return scan_mit(root), mit_class_order(root)
+@dataclass(frozen=True)
+class DatasetLayout:
+    """A dataset recipe: how its clips are found (`scan(root, csv) -> (rows, class order or None)`),
+    what the layout looks like (for errors), and whether it reads `dataset.csv` instead of a folder."""
+    scan: Callable[[Path | None, Path | None], tuple[list[dict], list[str] | None]]
+    layout: str
+    reads_csv: bool = False
+
+
+def _scan_csv(root, csv_path):
+    return read_csv_dataset(Path(csv_path)), None
+
+
+def _scan_mit(root, csv_path):
+    return scan_mit(root), mit_class_order(root)
+
+
+def _scan_folder(root, csv_path):
     if not root.is_dir():
         raise FileNotFoundError(f"dataset.root {root} is not a folder: expected {FOLDER_LAYOUT}")
     return [dict(r, split=None) for r in scan_folder_per_class(root)], None
+
+
+# `dataset.name` -> its recipe; the demo is a folder per class that the demo_data stage writes.
+DATASET_LAYOUTS: dict[str, DatasetLayout] = {
+    "demo": DatasetLayout(_scan_folder, FOLDER_LAYOUT),
+    "folder": DatasetLayout(_scan_folder, FOLDER_LAYOUT),
+    "mit": DatasetLayout(_scan_mit, MIT_LAYOUT),
+    "csv": DatasetLayout(_scan_csv, CSV_LAYOUT, reads_csv=True),
+}
+
+
+def _scan(name: str, root, csv_path) -> tuple[list[dict], list[str] | None]:
+    """The dataset's rows (split None where not fixed) and its class order, if it has one."""
+    if name not in DATASET_LAYOUTS:
+        raise ValueError(f"dataset.name '{name}' is not one of {', '.join(DATASET_LAYOUTS)}")
+    recipe = DATASET_LAYOUTS[name]
+    if recipe.reads_csv:
+        if csv_path is None:
+            raise DatasetError(f"dataset.name is {name} but dataset.csv is not set: expected {recipe.layout}")
+    elif root is None:
+        raise DatasetError(f"dataset.root is not set: expected {recipe.layout}")
+    return recipe.scan(Path(root) if root is not None else None, csv_path)
 
 
 def build_manifest(name: str, root: str | Path | None = None, csv_path: str | Path | None = None,

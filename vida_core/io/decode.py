@@ -34,7 +34,8 @@ import cv2
 import numpy as np
 from av.audio.plane import AudioPlane
 
-from vida_core import CLIP_SECONDS, FPS, NUM_FRAMES, SAMPLE_RATE
+from vida_core.shared import CLIP_SECONDS, FPS, NUM_FRAMES, SAMPLE_RATE
+from vida_core.shared.config import AudioConfig, FramesConfig   # the defaults' one home
 
 _EPS = 1e-4          # seconds of slack when comparing presentation times
 _SEEK_AFTER = 2.0    # seek once when the window starts later than this
@@ -383,7 +384,7 @@ class SampledFrames(tuple):
         return self
 
 
-def decode_frames(path: str, size: int = 224, min_duration: float = 2.5) -> SampledFrames:
+def decode_frames(path: str, size: int = FramesConfig.resolution, min_duration: float = FramesConfig.min_duration) -> SampledFrames:
     """The 18 frames [18, size, size, 3] uint8 RGB and their source timestamps [18] (seconds),
     from the video a player shows (`main_video`: attached pictures are skipped)."""
     with _open(path) as container:
@@ -592,7 +593,7 @@ def decode_audio_track(path: str) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32)
 
 
-def decode_audio(path: str, silence_dbfs: float = -80.0) -> tuple[np.ndarray | None, str]:
+def decode_audio(path: str, silence_dbfs: float = AudioConfig.silence_dbfs) -> tuple[np.ndarray | None, str]:
     """16 kHz mono float32 [48000] of the clip's 3 s window, or (None, why there is none).
 
     The window is the video's (the same `clip_window` of `main_video`), whatever the clip's

@@ -51,8 +51,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from vida_core.config import DemoConfig as DemoParams
-from vida_core.io.artifacts import atomic_path
+from vida_core.shared.config import DemoConfig as DemoParams
+from vida_core.shared.artifacts import atomic_path
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
@@ -95,7 +95,7 @@ INFO_COLUMNS = ("clip_id", "path", "label", "fps", "duration", "audio")
 
 @dataclass
 class DemoConfig(DemoParams):
-    """The demo's knobs (defaults in vida_core.config), checked, with the class list they choose."""
+    """The demo's knobs (defaults in vida_core.shared.config), checked, with the class list they choose."""
 
     def __post_init__(self):
         if not 1 <= self.num_classes <= len(DEMO_CLASSES):

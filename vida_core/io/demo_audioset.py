@@ -23,7 +23,7 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from vida_core.io.artifacts import atomic_path
+from vida_core.shared.artifacts import atomic_path
 from vida_core.io.demo import (
     _SCENES,
     SAMPLE_RATE_CHOICES,

@@ -8,5 +8,4 @@
     conditions.py  the classifier's conditions (one classify_<name> stage each)
     classify.py    the classifier of one condition, once per seed
     results.py     the conditions against baseline: intervals, paired gains, verdicts
-    synthetic.py   small artifacts in the pipeline's schemas, for tests and benchmarks
 """

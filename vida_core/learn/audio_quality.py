@@ -37,7 +37,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import aligned_rows, read_rows, read_strings
+from vida_core.shared.artifacts import aligned_rows, read_rows, read_strings
 from vida_core.learn.budget import has_pool, pool_view
 from vida_core.learn.data import H5Column, build_table, feature_stats, per_seed
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vida_core.config import ProtocolConfig
+from vida_core.shared.config import ProtocolConfig
 from vida_core.learn.data import ClipTable
 
 ROLES = ("pool", "pool_val", "reservoir", "val", "test")
@@ -70,7 +70,7 @@ def assign_roles(manifest_rows: list[dict], config: ProtocolConfig) -> dict[str,
 
 def write_roles(path: str | Path, manifest_rows: list[dict], roles: dict[str, str]) -> dict:
     """roles.csv (clip_id, label, role) in manifest order; returns clips per role and class."""
-    from vida_core.io.artifacts import atomic_path
+    from vida_core.shared.artifacts import atomic_path
 
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     with atomic_path(path) as partial, open(partial, "w", newline="") as f:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vida_core.config import ClassifyConfig, ProtocolConfig
-from vida_core.io.artifacts import save_torch, write_h5, write_json, write_strings
+from vida_core.shared.config import ClassifyConfig, ProtocolConfig
+from vida_core.shared.artifacts import save_torch, write_h5, write_json, write_strings
 from vida_core.learn.budget import ALL_LABELS, label_draws
 from vida_core.learn.conditions import condition as condition_spec
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column, check_class_counts, feature_stats
@@ -57,6 +57,22 @@ class ConditionClassifier(nn.Module):
                 x = x * torch.as_tensor(batch["audio_used"], dtype=x.dtype, device=x.device)[:, None, None]
             parts.append(self.proj[name](x))
         return self.net(torch.cat(parts, dim=-1))
+
+
+def load_classifier(checkpoint: str | Path | dict, seed: int | None = None,
+                    device: str | torch.device = "cpu") -> ConditionClassifier:
+    """A seed's classifier of one condition (default: the first seed's) from its checkpoint
+    (`artifacts/classify/<condition>.pt`, or that file already loaded), ready to predict; the
+    checkpoint holds the train statistics it standardises with. The twin of `load_generator`."""
+    ckpt = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
+    seed = ckpt["seeds"][0] if seed is None else seed
+    if seed not in ckpt["state_dicts"]:
+        raise KeyError(f"the classifier checkpoint has no model for seed {seed}; it holds seeds {ckpt['seeds']}")
+    # Statistics of the right sizes; load_state_dict fills in the trained ones.
+    norms = {key: Standardize(np.zeros(dim), np.ones(dim)) for key, dim in ckpt["dims"].items()}
+    model = ConditionClassifier(norms, len(ckpt["class_names"]), ClassifyConfig(**ckpt["config"]))
+    model.load_state_dict(ckpt["state_dicts"][seed])
+    return model.to(device).eval()
 
 
 def _to(batch: dict, device: torch.device) -> dict:

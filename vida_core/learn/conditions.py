@@ -39,7 +39,7 @@ audio column (or None) and, per clip, whether that audio is used; `train_keep(ta
 (optional) which labelled clips it may train on; `stats_clips(table)` picks the clips whose audio
 sets the standardisation; `tables` places it in `vida report`. Then add its stage to dvc.yaml (a
 copy of another condition's, with its `needs` as deps) and its name to
-`vida_core.io.registry.CLASSIFY_CONDITIONS`; tests/test_layout.py checks the three agree.
+`vida_core.shared.registry.CLASSIFY_CONDITIONS`; tests/test_layout.py checks the three agree.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import aligned_rows, read_strings
+from vida_core.shared.artifacts import aligned_rows, read_strings
 from vida_core.learn.data import ClipTable, H5Column, clip_rng, per_seed
 
 

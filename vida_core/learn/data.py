@@ -11,7 +11,7 @@ scattered, but each is one read of its own bytes (the learning features are stor
 
 Artifacts come in different row orders (audio.h5 covers every manifest row, visual.h5 only
 the clips whose frames were kept), so every column is aligned to one clip list, the
-"table", with `vida_core.io.artifacts.align`; batches are indexed by table position.
+"table", with `vida_core.shared.artifacts.align`; batches are indexed by table position.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 import torch
 
-from vida_core.io.artifacts import MissingArtifactError, aligned_rows, read_rows, read_strings
+from vida_core.shared.artifacts import MissingArtifactError, aligned_rows, read_rows, read_strings
 
 BLOCK_ROWS = 128     # rows read contiguously; the unit of block shuffling
 BUFFER_ROWS = 1024   # rows held in memory at once (bounds memory, sets shuffle quality)

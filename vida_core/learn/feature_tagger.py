@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vida_core import NUM_AUDIOSET_LABELS, NUM_FRAMES, NUM_MEL_BINS
-from vida_core.device import resolve_device
-from vida_core.io.artifacts import atomic_path, read_rows, read_strings, save_torch, write_h5, write_strings
+from vida_core.shared import NUM_AUDIOSET_LABELS, NUM_FRAMES, NUM_MEL_BINS
+from vida_core.shared.device import resolve_device
+from vida_core.shared.artifacts import atomic_path, read_rows, read_strings, save_torch, write_h5, write_strings
 from vida_core.models.specs import model_identity
 from vida_core.models.tagger import tag_rows
 from vida_core.semantic.label_bank import split_rows

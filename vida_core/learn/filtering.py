@@ -24,8 +24,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import write_h5, write_strings
-from vida_core.config import ConfigError, FilterConfig
+from vida_core.shared.artifacts import write_h5, write_strings
+from vida_core.shared.config import ConfigError, FilterConfig
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column, per_seed
 
 TAG_BATCH = 256

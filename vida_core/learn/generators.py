@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from vida_core import NUM_FRAMES, NUM_MEL_BINS
-from vida_core.config import CAFMapConfig, GeneratorConfig
-from vida_core.io.artifacts import RowWriter, save_torch, write_h5, write_strings
+from vida_core.shared import NUM_FRAMES, NUM_MEL_BINS
+from vida_core.shared.config import CAFMapConfig, GeneratorConfig
+from vida_core.shared.artifacts import RowWriter, save_torch, write_h5, write_strings
 from vida_core.learn.data import SPLITS, ClipBatches, ClipTable, H5Column, clip_rng, feature_stats, per_seed
 from vida_core.learn.networks import SequenceRegressor, Standardize
 from vida_core.learn.training import fit, learning_threads, seed_everything
@@ -367,7 +367,7 @@ def generator_inputs(kind: str, manifest_csv: Path, audio_h5: Path, visual_h5: P
     """(table, columns, models) of a generator: its clips joined with the manifest (as the
     label-budget roles make them: with a pool, the generator fits on U alone), its input and
     target columns, and the upstream models recorded in the artifacts it reads."""
-    from vida_core.io.artifacts import clip_ids, provenance
+    from vida_core.shared.artifacts import clip_ids, provenance
     from vida_core.io.dataset import read_manifest
     from vida_core.learn.budget import pool_view, read_roles
     from vida_core.learn.data import build_table
@@ -391,7 +391,7 @@ class GeneratorVariant:
     """One generator stage, `generate_<name>`: the paper's two and the label-budget study's controls.
 
     Its artifacts are generated_<name>.h5, <name>.pt, generate_<name>.json and
-    plots/generators/<name>_loss.json (vida_core.io.registry.GENERATOR_VARIANTS lists the names).
+    plots/generators/<name>_loss.json (vida_core.shared.registry.GENERATOR_VARIANTS lists the names).
     """
     name: str
     kind: str                      # svdmap | cafmap: the network and its inputs

@@ -30,7 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import read_strings
+from vida_core.shared.artifacts import read_strings
 from vida_core.learn import power
 
 BASELINE = "baseline"

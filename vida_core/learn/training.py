@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vida_core.config import TrainConfig
+from vida_core.shared.config import TrainConfig
 
 GRAD_CLIP = 1.0  # LSTMs occasionally take an exploding step early on; clipping makes runs steadier
 

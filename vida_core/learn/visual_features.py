@@ -30,9 +30,10 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from vida_core import NUM_FRAMES
-from vida_core.io.artifacts import RowWriter, aligned_rows, read_rows, read_strings, write_h5, write_strings
+from vida_core.shared import NUM_FRAMES
+from vida_core.shared.artifacts import RowWriter, aligned_rows, read_rows, read_strings, write_h5, write_strings
 from vida_core.models.specs import model_identity
+from vida_core.shared.config import asdict
 
 TOP_LABELS = 5   # ImageNet classes kept per RGB frame for the embedded captioner
 
@@ -107,3 +108,20 @@ def extract_visual_features(frames_h5: str | Path, flow_h5: str | Path, out_h5: 
                     writer.append(rgb=r.astype(dtype), flow=fl.astype(dtype), **labels)
             writer.flush()
     return {"clips": len(clip_ids), "dim": dim, "image_encoder": models["image_encoder"]}
+
+
+ENCODER_BATCH = 64  # images per forward pass inside the encoder
+
+
+def visual_features_stage(stage) -> dict:
+    """The `visual_features` stage (stages/visual_features.py, and `vida predict`): the image
+    encoder on each clip's 18 RGB frames and 18 flow images -> visual.h5."""
+    from vida_core.models import load_image_encoder
+
+    config, encoder_name = stage.params.visual_features, stage.params.models.image_encoder
+    knobs = asdict(config)
+    encoder = stage.model(load_image_encoder, encoder_name, batch_size=ENCODER_BATCH, runtime=knobs.pop("runtime"))
+    knobs["batch_clips"] = stage.call_batch(config.batch_clips)   # more clips per call keeps every copy busy
+    return extract_visual_features(stage.input("frames"), stage.input("flow"), stage.output("visual"), encoder,
+                                   **knobs, params={"visual_features": asdict(config),
+                                                    "models": {"image_encoder": encoder_name}})

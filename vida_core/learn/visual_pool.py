@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vida_core import NUM_FRAMES
-from vida_core.io.artifacts import RowWriter, write_h5, write_strings
+from vida_core.shared import NUM_FRAMES
+from vida_core.shared.artifacts import RowWriter, write_h5, write_strings
 from vida_core.learn.data import ClipBatches, ClipTable, H5Column
 
 BLOCK = 256

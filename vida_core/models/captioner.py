@@ -47,6 +47,8 @@ def caption_from_labels(top1: str, top2: str, p2: float) -> str:
 
 
 class LabelCaptioner:
+    pool_attributes = ("spec", "batch_size", "labels", "prep")   # what a pool of it shows (executors.ray)
+
     """Captions from the top ImageNet classes of an EfficientNet-Lite (Lite2 by default: a network
     of its own, not the image encoder's Lite0). On a CPU it runs on OpenVINO, as the image encoder
     does (`cpu_runtime`)."""
@@ -76,6 +78,8 @@ class LabelCaptioner:
 
 
 class BlipCaptioner:
+    pool_attributes = ("spec", "batch_size", "max_new_tokens", "prep")
+
     def __init__(self, spec: ModelSpec, model, tokenizer, prep: ImagePrep, device: torch.device,
                  batch_size: int = 32, max_new_tokens: int = 20):
         self.spec, self.model, self.tokenizer, self.prep = spec, model, tokenizer, prep

@@ -29,6 +29,7 @@ from .cpu_runtime import effnet_network
 from .efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0
 from .loading import batch_slices, fetch, resolve_device
 from .specs import ModelSpec, complete_spec, resolve_spec
+from vida_core.shared.config import VisualFeaturesConfig
 
 _RESAMPLE_MODES = {2: "bilinear", 3: "bicubic"}  # PIL resample codes used by HF processors
 
@@ -111,6 +112,7 @@ class EffNetImageEncoder:
     network runs on a CPU (`cpu_runtime.RUNTIMES`)."""
 
     dim = 1280
+    pool_attributes = ("spec", "dim", "batch_size", "runtime")
 
     def __init__(self, spec: ModelSpec, model: EfficientNetLite0, device: torch.device, batch_size: int = 64,
                  runtime: str = "torch"):
@@ -135,6 +137,8 @@ class EffNetImageEncoder:
 
 
 class ViTImageEncoder:
+    pool_attributes = ("spec", "dim", "batch_size", "prep")
+
     def __init__(self, spec: ModelSpec, model, prep: ImagePrep, device: torch.device, batch_size: int = 64):
         self.spec, self.model, self.prep, self.device, self.batch_size = spec, model, prep, device, batch_size
         self.dim = int(model.config.hidden_size)
@@ -157,7 +161,8 @@ def image_processor_class(prefix: str):
     return getattr(transformers, f"{prefix}ImageProcessorPil", None) or getattr(transformers, f"{prefix}ImageProcessor")
 
 
-def load_image_encoder(name: str, device: str | torch.device = "auto", batch_size: int = 64, runtime: str = "torch"):
+def load_image_encoder(name: str, device: str | torch.device = "auto", batch_size: int = 64,
+                       runtime: str = VisualFeaturesConfig.runtime):
     """`runtime` (torch | openvino) applies to the embedded EfficientNet on a CPU."""
     spec = resolve_spec("image_encoder", name)
     dev = resolve_device(device)

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
-from vida_core.config import ModelsConfig
-from vida_core.device import resolve_device  # noqa: F401  (re-exported)
+from vida_core.shared.config import ModelsConfig
+from vida_core.shared.device import resolve_device  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from .specs import ModelSpec

@@ -93,6 +93,9 @@ class _ScoreMapper:
 
 
 class YamnetTagger:
+    pool_attributes = ("spec", "batch_size", "missing_indices")
+    local_attributes = ("input_name",)   # the ONNX session's own input, meaningless elsewhere
+
     def __init__(self, spec: ModelSpec, session, device: torch.device, batch_size: int = 32, workers: int = 1):
         self.spec, self.session, self.device, self.batch_size = spec, session, device, batch_size
         self.input_name = session.get_inputs()[0].name
@@ -134,6 +137,8 @@ class YamnetTagger:
 
 
 class ASTTagger:
+    pool_attributes = ("spec", "batch_size", "missing_indices")
+
     def __init__(self, spec: ModelSpec, model, feature_extractor, device: torch.device, batch_size: int = 32):
         self.spec, self.model, self.fe, self.device, self.batch_size = spec, model, feature_extractor, device, batch_size
         by_name = {row["name"]: row["index"] for row in audioset_labels()}
@@ -195,7 +200,7 @@ class ASTTagger:
 
         It is AST's own filterbank averaged over 1/6 s steps, so each step is repeated over the
         frames it averaged (298 for 3 s, `frames_of_steps`) and tagged as a 3 s clip's filterbank."""
-        from vida_core import NUM_MEL_BINS, SAMPLE_RATE
+        from vida_core.shared import NUM_MEL_BINS, SAMPLE_RATE
 
         if self.fe.num_mel_bins != NUM_MEL_BINS or self.fe.sampling_rate != SAMPLE_RATE:
             raise ValueError(f"the audio tagger '{self.spec.name}' reads {self.fe.num_mel_bins} mel bins at "

@@ -19,6 +19,8 @@ from .specs import ModelSpec, resolve_spec
 
 
 class SentenceTextEncoder:
+    pool_attributes = ("spec", "dim", "batch_size")
+
     def __init__(self, spec: ModelSpec, model, device: torch.device, batch_size: int = 256):
         self.spec, self.model, self.device, self.batch_size = spec, model, device, batch_size
         # sentence-transformers >= 6 renamed the method; keep working with older releases

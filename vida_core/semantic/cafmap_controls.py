@@ -17,8 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core import NUM_FRAMES
-from vida_core.io.artifacts import RowWriter, read_strings, write_h5, write_strings
+from vida_core.shared import NUM_FRAMES
+from vida_core.shared.artifacts import RowWriter, read_strings, write_h5, write_strings
 from vida_core.semantic.label_map import cafmap_condition
 
 BLOCK = 256

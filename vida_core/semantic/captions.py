@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from vida_core.io.artifacts import aligned_rows, atomic_path, read_strings
+from vida_core.shared.artifacts import aligned_rows, atomic_path, read_strings
 from vida_core.models.specs import model_identity
 
 DEFAULT_CAPTION_CACHE = Path(".vida") / "caption_cache.sqlite"
@@ -207,3 +207,19 @@ class _RowsOf:
 
     def __getitem__(self, i):
         return self.dataset[int(self.rows[i])]
+
+
+def captions_stage(stage, cache_path: Path | None = DEFAULT_CAPTION_CACHE) -> dict:
+    """The `captions` stage (stages/captions.py, and `vida predict`): every representative frame's
+    caption -> captions.json."""
+    from vida_core.io.dataset import read_manifest
+    from vida_core.models import load_captioner
+
+    batch_size = stage.params.captions.batch_size
+    captioner = stage.model(load_captioner, stage.params.models.captioner, batch_size=batch_size)
+    video_paths = None
+    if stage.params.captions.source == "video":  # the whole frame, decoded again at the captioner's size
+        video_paths = {row["clip_id"]: row["path"] for row in read_manifest(stage.input("manifest"))}
+    return run_captions(stage.input("representative"), stage.input("frames"), stage.output("captions"),
+                        captioner, stage.call_batch(batch_size), video_paths, visual_h5=stage.input("visual"),
+                        cache_path=cache_path)

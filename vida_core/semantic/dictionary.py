@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vida_core.io.artifacts import atomic_path
+from vida_core.shared.artifacts import atomic_path
 from vida_core.semantic.text import class_name_to_text, cosine_similarities, embed_texts
 
 DICTIONARY_COLUMNS = ["class", "rank", "label_index", "label", "similarity"]

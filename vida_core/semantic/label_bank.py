@@ -28,8 +28,8 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from vida_core import CLIP_SECONDS, NUM_AUDIOSET_LABELS, NUM_MEL_BINS, SAMPLE_RATE
-from vida_core.io.artifacts import read_rows, read_strings, write_h5, write_strings
+from vida_core.shared import CLIP_SECONDS, NUM_AUDIOSET_LABELS, NUM_MEL_BINS, SAMPLE_RATE
+from vida_core.shared.artifacts import read_rows, read_strings, write_h5, write_strings
 from vida_core.extract import DECODE_ERRORS
 from vida_core.io.decode import decode_audio_track
 from vida_core.models.tagger import tag_rows

@@ -24,9 +24,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core import NUM_FRAMES, NUM_MEL_BINS
-from vida_core.io.artifacts import STRING, RowWriter, read_strings, write_h5, write_strings
+from vida_core.shared import NUM_FRAMES, NUM_MEL_BINS
+from vida_core.shared.artifacts import STRING, RowWriter, read_strings, write_h5, write_strings
 from vida_core.models.specs import model_identity
+from vida_core.shared.config import asdict
 from vida_core.semantic.label_bank import leave_one_out_banks
 from vida_core.semantic.text import cosine_similarities, embed_texts, imagenet_wordnet, strip_template
 
@@ -241,3 +242,17 @@ def gold_hit_rates(gold: Sequence[tuple[str, set[int]]], text_encoder, label_nam
             "any_kept": float(np.mean([bool(set(row) & accepted) for row, (_, accepted) in zip(kept, gold)])),
             "kept_precision": float(np.mean([np.mean([i in accepted for i in row])
                                              for row, (_, accepted) in zip(kept, gold)]))}
+
+
+def label_map_stage(stage) -> dict:
+    """The `label_map` stage (stages/label_map.py, and `vida predict` with the project's label bank):
+    captions -> AudioSet labels -> CAFMap's condition -> label_map.h5."""
+    from vida_core.models import audioset_labels, load_text_encoder
+
+    cfg, text_encoder = stage.params.label_map, stage.params.models.text_encoder
+    encoder = stage.model(load_text_encoder, text_encoder)
+    reading = Reading(strip_template=cfg.strip_template, synonyms=cfg.synonyms, label_text=cfg.label_text)
+    return run_label_map(stage.input("representative"), stage.input("captions"), stage.input("label_bank"),
+                         stage.output("label_map"), encoder, [label["name"] for label in audioset_labels()],
+                         cfg.top_k, params={"label_map": asdict(cfg), "models.text_encoder": text_encoder},
+                         reading=reading)

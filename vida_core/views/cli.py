@@ -13,8 +13,8 @@ app = typer.Typer(help="VIDA pipeline tools. Run the pipeline itself with `dvc r
 @app.callback()
 def _start() -> None:
     # Before any command: remove the temporaries of killed stages (as every stage does when it starts).
-    from vida_core.io.artifacts import remove_dead_temporaries
-    from vida_core.io.registry import ARTIFACTS
+    from vida_core.shared.artifacts import remove_dead_temporaries
+    from vida_core.shared.registry import ARTIFACTS
 
     remove_dead_temporaries(a.path() for a in ARTIFACTS.values())
 
@@ -24,7 +24,7 @@ def inspect(artifact: Path = typer.Argument(..., help="an artifact: artifacts/fr
             clip: Optional[str] = typer.Option(None, "--clip", help="a clip id: also draw a PNG of it"),
             out: Optional[Path] = typer.Option(None, "--out", help="where the PNG goes (default artifacts/inspect/<clip>.png)")):
     """Summarise an artifact (shapes, params, versions, counts, rejects); with --clip, draw the clip."""
-    from vida_core.io.artifacts import UnknownClipError
+    from vida_core.shared.artifacts import UnknownClipError
     from vida_core.views import inspect as inspection
 
     if not artifact.exists():
@@ -55,7 +55,7 @@ def report(artifacts: Path = typer.Option(Path("artifacts"), help="the artifacts
     detectable gains and verdicts per class group; generators, filter (also written to artifacts/report.md)."""
     import dataclasses
 
-    from vida_core.config import load_params
+    from vida_core.shared.config import load_params
     from vida_core.views.report import build_report, learning_curve_figure
 
     if not results.exists():

@@ -16,8 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import clip_row, provenance, read_strings, resolve_clip_id
-from vida_core.io.registry import artifact
+from vida_core.shared.artifacts import clip_row, provenance, read_strings, resolve_clip_id
+from vida_core.shared.registry import artifact
 
 
 def _describe_tree(f: h5py.Group, indent: str = "  ") -> list[str]:

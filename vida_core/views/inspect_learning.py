@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import atomic_path, clip_row
+from vida_core.shared.artifacts import atomic_path, clip_row
 
 
 def _clip_row(path: str | Path, clip_id: str, dataset: str) -> np.ndarray | None:

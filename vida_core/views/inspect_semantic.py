@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import clip_row, read_strings
+from vida_core.shared.artifacts import clip_row, read_strings
 
 
 def summarize_captions(path: str | Path, clip: str | None = None) -> str:

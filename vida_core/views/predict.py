@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core.io.artifacts import clip_row
+from vida_core.shared.artifacts import clip_row
 from vida_core.predict import ClipPrediction
 
 GENERATOR_NAMES = {"svdmap": "SVDMap", "cafmap": "CAFMap"}

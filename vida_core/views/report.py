@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from vida_core.io.artifacts import atomic_path
+from vida_core.shared.artifacts import atomic_path
 
 # Top-1 accuracy (%) on Moments in Time, quoted from the paper's Table 1 (SVDMap) and Table 2
 # (CAFMap). None means the paper gives no such number and is shown as "n/a": fill a value in

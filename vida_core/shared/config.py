@@ -17,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import yaml
 
@@ -30,7 +30,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class RayConfig:
-    """`executor: ray` (vida_core/ray_executor.py). Like `executor`, speed only: no stage lists it."""
+    """`executor: ray` (vida_core/executors/ray.py). Like `executor`, speed only: no stage lists it."""
     # null: start Ray on this machine with `workers` CPUs; "auto": join the cluster this node
     # belongs to (`ray start` ran here); "host:6379" or "ray://host:10001": join that cluster.
     address: str | None = None
@@ -45,7 +45,7 @@ class RayConfig:
 
 @dataclass
 class DatasetConfig:
-    name: str = "demo"        # demo | mit | folder | csv
+    name: Literal["demo", "mit", "folder", "csv"] = "demo"   # io/dataset.py DATASET_LAYOUTS
     root: str = "data/demo"   # MiT root (training/, validation/), a <class>/<clip> tree, or the demo folder
     csv: str | None = None    # for name: csv, a file with columns path,label[,split], inside `root`
     classes: int | list[str] | None = None   # null (all), K (the first K classes), or a list of names
@@ -123,11 +123,8 @@ class CaptionsConfig:
     batch_size: int = 16       # representative frames per captioner call, gathered across clips
     # video: each frame whole, decoded again from the video at the captioner's input size |
     # frames: frames.h5's 224 px centre squares (the first release)
-    source: str = "video"
+    source: Literal["video", "frames"] = "video"
 
-    def __post_init__(self):
-        if self.source not in ("video", "frames"):
-            raise ConfigError(f"captions.source must be video or frames, not {self.source!r}")
 
 
 @dataclass
@@ -136,21 +133,16 @@ class LabelMapConfig:
     strip_template: bool = True   # drop "a photo of", articles ... before embedding (paper: false)
     # Words of ImageNet-label captions: none | lemmas (WordNet synonyms, "chime, bell, gong") |
     # lemmas+definition (also the WordNet gloss: "drake" -> "adult male of a ... duck")
-    synonyms: str = "lemmas+definition"
-    label_text: str = "name"   # what a label is embedded as: name | name+description (ontology)
+    synonyms: Literal["none", "lemmas", "lemmas+definition"] = "lemmas+definition"
+    label_text: Literal["name", "name+description"] = "name"   # what a label is embedded as (ontology descriptions)
 
-    def __post_init__(self):
-        if self.synonyms not in ("none", "lemmas", "lemmas+definition"):
-            raise ConfigError(f"label_map.synonyms must be none, lemmas or lemmas+definition, not {self.synonyms!r}")
-        if self.label_text not in ("name", "name+description"):
-            raise ConfigError(f"label_map.label_text must be name or name+description, not {self.label_text!r}")
 
 
 @dataclass
 class LabelBankConfig:
     # audioset (default: AudioSet, or on the demo its stand-in, data/demo_audioset) |
     # tagged_train_audio (the run's own audio, labelled by the audio tagger; the pool U in the study)
-    source: str = "audioset"
+    source: Literal["audioset", "tagged_train_audio"] = "audioset"
     min_prob: float = 0.2      # tagger score for a train clip to feed a label (its top-1 always does)
     # Source audioset: the folder of <YTID>[_<start>].<ext> media files, a dependency of the stage
     # (so it must exist, whatever the source), and the segment list inside it.
@@ -158,7 +150,7 @@ class LabelBankConfig:
     audioset_csv: str | None = "data/demo_audioset/segments.csv"
     # A label without examples: ontology (its nearest covered parent, child or sibling, then the
     # global mean) | global_mean (the first release's rule)
-    backoff: str = "ontology"
+    backoff: Literal["ontology", "global_mean"] = "ontology"
 
 
 @dataclass
@@ -182,10 +174,10 @@ class FeatureTaggerConfig:
 class VisualFeaturesConfig:
     batch_clips: int = 8            # clips encoded together (36 images each: 18 RGB + 18 flow)
     flow_clip_pixels: float = 16.0  # displacement (flow.h5 units: pixels at flow.resolution) at the ends of uint8
-    dtype: str = "float16"          # storage type of visual.h5 features; halves the file
+    dtype: Literal["float16", "float32"] = "float16"          # storage type of visual.h5 features; halves the file
     # How the embedded EfficientNet runs on a CPU: openvino (fp32, ~4x PyTorch's stage speed,
     # cosine 0.9999999 to it) | torch (the exact fp32 PyTorch reference). GPUs always run PyTorch.
-    runtime: str = "openvino"
+    runtime: Literal["openvino", "torch"] = "openvino"
 
 
 @dataclass
@@ -228,14 +220,10 @@ class FilterConfig:
     iou_threshold: float = 0.1   # keep a train clip's generated audio when IoU >= this
     # exact: a tagged label counts when it is a dictionary label (paper); ontology: also when one
     # is the other's ancestor below the seven top-level categories ("Bell" ~ "Church bell")
-    match: str = "exact"
+    match: Literal["exact", "ontology"] = "exact"
     # What tags the generated log-mel: feature_head (a small head distilled on the run's audio,
     # artifacts/feature_tagger.pt) | audio_tagger (models.audio_tagger itself; AST only: the paper)
-    tagger: str = "feature_head"
-
-    def __post_init__(self):
-        if self.tagger not in ("feature_head", "audio_tagger"):
-            raise ConfigError(f"filter.tagger must be feature_head or audio_tagger, not {self.tagger!r}")
+    tagger: Literal["feature_head", "audio_tagger"] = "feature_head"
 
 
 @dataclass
@@ -314,7 +302,7 @@ class Params:
     device: str = "auto"      # auto | cpu | cuda
     # How per-clip work runs; both change speed, never results, so no stage lists them.
     workers: int = 2          # processes of the local executor (CPUs of a Ray started here)
-    executor: str = "local"   # a name in vida_core.executors.EXECUTORS: local | ray
+    executor: str = "local"   # a module of vida_core/executors/: local | ray
     # A per-clip stage that rejects more than this fraction of its clips fails (frames: clips
     # rejected; audio: clips whose audio could not be read, not those that have none).
     max_reject_fraction: float = 0.5
@@ -361,6 +349,8 @@ def _fits(value: Any, annotation: Any) -> bool:
         return isinstance(value, list) and all(_fits(v, item) for v in value)
     if origin is dict or annotation is dict:
         return isinstance(value, dict)
+    if origin is Literal:   # a choice: checked here, for every section, against the listed values
+        return value in typing.get_args(annotation)
     if annotation is Any:
         return True
     if annotation is float:
@@ -417,11 +407,13 @@ def _build_flow(data: dict, section: str) -> FlowConfig:
 
 @dataclass
 class _FlowBase:
-    method: str = "dis"
-    resolution: int = 112
+    method: str = FlowConfig.method
+    resolution: int = FlowConfig.resolution
 
 
 def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is Literal:
+        return "choice among " + ", ".join(map(str, typing.get_args(annotation)))
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 

@@ -1,6 +1,6 @@
 """`executor: ray`: per-clip work as Ray tasks over blocks of clips, models as pools of Ray actors.
 
-Same contract as `vida_core.executors.LocalExecutor` (read its docstring), on a Ray cluster:
+Same contract as `vida_core.executors` (read its docstring), on a Ray cluster:
 
 - `RayExecutor.map(fn, items)` pulls items lazily, `block_size` at a time, and runs each block
   as one Ray task (one task per clip would cost more in scheduling than a small clip costs to
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import inspect
 import itertools
 import logging
 import os
@@ -48,7 +47,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise ImportError("executor: ray needs Ray, an optional extra of this project: "
                       "pip install -e '.[ray]' (on every node of the cluster)") from err
 
-from vida_core.executors import RemoteTraceback, WorkerDied, _picklable
+from vida_core.executors.base import RemoteTraceback, WorkerDied, describe_model, picklable
 
 RETRIES = 1   # like the local executor: a task whose worker dies is retried once
 
@@ -117,7 +116,7 @@ def _run_block(fn: Callable, items: list, cwd: str):
         try:
             results.append(fn(item))
         except Exception as err:  # a bug, not a dead worker: reported, never retried
-            return _Failure(position, _picklable(err), traceback.format_exc(), _node_name())
+            return _Failure(position, picklable(err), traceback.format_exc(), _node_name())
     return results
 
 
@@ -175,14 +174,30 @@ class RayExecutor:
     """
 
     def __init__(self, workers: int = 1, address: str | None = None, block_size: int = 16,
-                 num_cpus_per_task: float = 1.0, max_in_flight: int | None = None, preload=()):
+                 num_cpus_per_task: float = 1.0, max_in_flight: int | None = None, preload=(),
+                 actors: int = 2, num_gpus_per_actor: float = 1.0):
         if block_size < 1 or num_cpus_per_task <= 0:
             raise ValueError(f"ray.block_size must be >= 1 and ray.num_cpus_per_task > 0, "
                              f"not {block_size} and {num_cpus_per_task}")
         self.workers, self.address = workers, address
         self.block_size, self.num_cpus_per_task = block_size, num_cpus_per_task
         self.max_in_flight = max_in_flight
+        self.actors, self.num_gpus_per_actor = actors, num_gpus_per_actor
         # `preload` is the local executor's forkserver hint; Ray workers import on first use.
+
+    def model(self, loader: Callable, name: str, *, device: str, **kwargs):
+        """A `ModelPool` of `actors` copies of `loader(name, device=device, **kwargs)`, on GPUs when
+        the device is cuda (or auto on a cluster with GPUs), with the model's API."""
+        connect(self.address, self.workers)
+        gpus = cluster_gpus()
+        if device.startswith("cuda") and not gpus:
+            raise ValueError(f"device is {device} but the Ray cluster has no GPUs; use device: auto or cpu")
+        num_gpus = self.num_gpus_per_actor if gpus and device != "cpu" else 0
+        return ModelPool(loader, name, device=device, actors=self.actors, num_gpus=num_gpus, **kwargs)
+
+    def call_batch(self, batch: int) -> int:
+        """`batch` x `actors`: one call keeps every actor busy."""
+        return batch * self.actors
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None, desc: str = "") -> Iterator:
         """`fn(item)`, or a `WorkerDied`, for each item in input order, with a progress bar."""
@@ -257,9 +272,6 @@ class RayExecutor:
         return outcome
 
 
-_END = object()
-
-
 class _Died(Exception):
     """The worker process running a task died on every attempt."""
 
@@ -291,32 +303,20 @@ class _ModelActor:
         try:
             self.model = loader(*args, **kwargs)
         except Exception as err:
-            self.error = _Failure(0, _picklable(err), traceback.format_exc(), _node_name())
+            self.error = _Failure(0, picklable(err), traceback.format_exc(), _node_name())
 
     def describe(self):
         """The model's plain attributes (spec, dim, batch_size, ...) and method names."""
         if self.error is not None:
             return self.error
-        attrs, methods = {}, []
-        for name in dir(self.model):
-            if name.startswith("_"):
-                continue
-            if inspect.isroutine(getattr(type(self.model), name, None)):
-                methods.append(name)
-            elif name in MIRRORED_ATTRIBUTES:
-                attrs[name] = getattr(self.model, name)
-        return {"attrs": attrs, "methods": methods}
+        return describe_model(self.model)
 
     def call(self, method: str, batch, args: tuple, kwargs: dict):
         try:
             return getattr(self.model, method)(batch, *args, **kwargs)
         except Exception as err:
-            return _Failure(0, _picklable(err), traceback.format_exc(), _node_name())
+            return _Failure(0, picklable(err), traceback.format_exc(), _node_name())
 
-
-# What a pool shows of its model: plain values that are the same in every actor.
-MIRRORED_ATTRIBUTES = ("spec", "dim", "batch_size", "missing_indices", "labels", "max_new_tokens",
-                       "prep")   # prep: the captioner's input geometry, for frames decoded again from video
 
 # Loaders whose calls must reach one actor whole: sentence-transformers sorts a call's texts by
 # length before batching, so cutting a call would change which texts share a padded batch.
@@ -405,3 +405,6 @@ def _raise_failure(outcome, where: str) -> None:
 
 def cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0))
+
+
+EXECUTOR = RayExecutor

@@ -7,20 +7,21 @@ A stage script in `stages/` is a few lines:
                              stage.params.frames, executor=stage.executor(), ...)
     stage.done(summary)
 
-Artifacts are named as in `vida_core.io.registry`; `input` fails with the stage to run when an
+Artifacts are named as in `vida_core.shared.registry`; `input` fails with the stage to run when an
 upstream file is missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 
-from vida_core.config import Params, load_params
-from vida_core.io.artifacts import remove_dead_temporaries
-from vida_core.io.registry import ARTIFACTS, artifact
+from vida_core.shared.config import Params, load_params
+from vida_core.shared.artifacts import remove_dead_temporaries
+from vida_core.shared.registry import ARTIFACTS, artifact
 
 
 class TooManyRejects(RuntimeError):
@@ -37,16 +38,22 @@ class TooManyRejects(RuntimeError):
 
 
 class Stage:
-    def __init__(self, name: str, params_file: str | Path = "params.yaml", root: str | Path = "."):
+    def __init__(self, name: str, params_file: str | Path = "params.yaml", root: str | Path = ".",
+                 params: Params | None = None, inputs_from: dict[str, str | Path] | None = None):
+        """`root`: the project folder whose artifacts/ the stage reads and writes. `vida predict`
+        runs a stage on an artifacts folder of its own: it passes the project's `params`, and
+        `inputs_from` for the inputs that stay the project's (the trained chain's label bank)."""
         self.name = name
         self.root = Path(root)
-        self.params: Params = load_params(self.root / params_file)
+        self.params: Params = params if params is not None else load_params(self.root / params_file)
+        self.inputs_from = {key: Path(value) for key, value in (inputs_from or {}).items()}
+        self._executor = None   # the executor models run through, made on first use
         # Killed runs' temporaries, also of outputs DVC restored from its run cache without a write.
         remove_dead_temporaries(a.path(self.root) for a in ARTIFACTS.values())
 
     def input(self, name: str) -> Path:
         """An upstream artifact's path; an error naming the stage that makes it when it is missing."""
-        return artifact(name).require(self.root)
+        return artifact(name).require(self.inputs_from.get(name, self.root))
 
     def output(self, name: str) -> Path:
         entry = artifact(name)
@@ -56,38 +63,31 @@ class Stage:
 
     @property
     def device(self):
-        from vida_core.device import resolve_device
+        from vida_core.shared.device import resolve_device
         return resolve_device(self.params.device)
 
     def executor(self, preload: tuple[str, ...] = ()):
-        """The executor the params choose (`executor`, `workers`, the `ray` section) for this stage's per-clip work."""
+        """The executor the params choose (`executor`, `workers`, and the params section named
+        after it, if any: `ray:`) for this stage's per-clip work and models."""
         from vida_core.executors import make_executor
         p = self.params
-        options = {}
-        if p.executor == "ray":
-            options = dict(address=p.ray.address, block_size=p.ray.block_size, num_cpus_per_task=p.ray.num_cpus_per_task)
+        section = getattr(p, p.executor, None)
+        options = dataclasses.asdict(section) if dataclasses.is_dataclass(section) else {}
         return make_executor(p.executor, workers=p.workers, preload=preload, **options)
 
     def model(self, loader, name: str, **kwargs):
-        """`loader(name, device=<the device param>, **kwargs)`: the model itself with `executor: local`;
-        with `executor: ray`, a `ModelPool` of `ray.actors` copies of it, on GPUs when the device is
-        cuda (or auto on a cluster with GPUs), with the same API."""
-        p = self.params
-        if p.executor != "ray":
-            return loader(name, device=p.device, **kwargs)
-        from vida_core.ray_executor import ModelPool, cluster_gpus, connect
-
-        connect(p.ray.address, p.workers)
-        gpus = cluster_gpus()
-        if p.device.startswith("cuda") and not gpus:
-            raise ValueError(f"{self.name}: device is {p.device} but the Ray cluster has no GPUs; use device: auto or cpu")
-        num_gpus = p.ray.num_gpus_per_actor if gpus and p.device != "cpu" else 0
-        return ModelPool(loader, name, device=p.device, actors=p.ray.actors, num_gpus=num_gpus, **kwargs)
+        """`loader(name, device=<the device param>, **kwargs)` through the executor: the model itself
+        locally; on a cluster, something with the same API that runs copies of it."""
+        return self._model_executor().model(loader, name, device=self.params.device, **kwargs)
 
     def call_batch(self, batch: int) -> int:
-        """How many inputs to hand a `model()` per call: `batch` locally, `batch` x `ray.actors`
-        with Ray, so that one call keeps every actor busy."""
-        return batch * self.params.ray.actors if self.params.executor == "ray" else batch
+        """How many inputs to hand a `model()` per call so that every copy of it has work."""
+        return self._model_executor().call_batch(batch)
+
+    def _model_executor(self):
+        if self._executor is None:
+            self._executor = self.executor()
+        return self._executor
 
     def check_rejects(self, total: int, rejects: list[tuple[str, str]], what: str = "rejected") -> None:
         """Fail the stage when more than `max_reject_fraction` of its clips were rejected.

@@ -2,7 +2,7 @@
 
 Each entry names the artifact, its file (relative to the project root, as in dvc.yaml), the
 stage that produces it and its main datasets (or columns). Stage scripts ask for inputs and
-outputs by name through `vida_core.stage.Stage`; `vida inspect`, `vida report` and the tests
+outputs by name through `vida_core.shared.stage.Stage`; `vida inspect`, `vida report` and the tests
 find files here; a test checks that dvc.yaml's outs agree with this table.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vida_core.io.artifacts import MissingArtifactError
+from vida_core.shared.artifacts import MissingArtifactError
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,6 @@ class Artifact:
     file: str                    # relative to the project root
     stage: str                   # the dvc.yaml stage that writes it
     datasets: tuple[str, ...]    # main HDF5 datasets, CSV columns or JSON keys
-    kind: str = "out"            # out (DVC-cached) | metrics | plots (kept in git)
 
     def path(self, root: str | Path = ".") -> Path:
         return Path(root) / self.file
@@ -77,7 +76,7 @@ _ALL = [
         Artifact(f"generate_{name}_summary", f"artifacts/generate_{name}.json", f"generate_{name}",
                  ("val_mse", "mse", "per_seed")),
         Artifact(f"{name}_loss_plot", f"plots/generators/{name}_loss.json", f"generate_{name}",
-                 ("epoch", "train_loss", "val_loss"), "plots"),
+                 ("epoch", "train_loss", "val_loss")),
     )],
     Artifact("filter", "artifacts/filter.h5", "filter", ("clip_id", "seed<s>/topk", "seed<s>/iou", "seed<s>/keep")),
     Artifact("filter_summary", "artifacts/filter.json", "filter", ("train", "per_seed_kept_fraction")),
@@ -86,17 +85,17 @@ _ALL = [
                  ("clip_id", "label", "seeds", "logits", "val_top1", "history/seed<s>")),
         Artifact(f"classify_{name}_model", f"artifacts/classify/{name}.pt", f"classify_{name}",
                  ("state_dicts", "seeds", "dims", "class_names")),
-        Artifact(f"confusion_{name}", f"plots/confusion/{name}.json", f"classify_{name}", ("actual", "predicted"), "plots"),
+        Artifact(f"confusion_{name}", f"plots/confusion/{name}.json", f"classify_{name}", ("actual", "predicted")),
     )],
     Artifact("audio_quality", "artifacts/audio_quality.json", "audio_quality", ("rows", "splits", "seeds")),
     Artifact("results", "artifacts/results.json", "results", ("conditions", "generators", "filter", "audio_quality")),
     # Kept in git (cache: false), shown by `dvc exp show` / `dvc plots show`.
-    Artifact("feature_tagger_metrics", "metrics/feature_tagger.json", "feature_tagger", ("val_head",), "out"),
-    Artifact("results_metrics", "metrics/results.json", "results", ("<condition>", "<condition>_gain"), "metrics"),
-    Artifact("filter_plot", "plots/filter/keep_per_class.json", "filter", ("class", "kept_percent"), "plots"),
-    Artifact("accuracy_plot", "plots/classify/accuracy_by_epoch.json", "results", ("epoch", "<condition>"), "plots"),
-    Artifact("threshold_plot", "plots/threshold.json", "results", ("threshold", "cafmap_val_top1"), "plots"),
-    Artifact("learning_curve_plot", "plots/learning_curve.json", "results", ("k", "condition", "gain", "lo", "hi"), "plots"),
+    Artifact("feature_tagger_metrics", "metrics/feature_tagger.json", "feature_tagger", ("val_head",)),
+    Artifact("results_metrics", "metrics/results.json", "results", ("<condition>", "<condition>_gain")),
+    Artifact("filter_plot", "plots/filter/keep_per_class.json", "filter", ("class", "kept_percent")),
+    Artifact("accuracy_plot", "plots/classify/accuracy_by_epoch.json", "results", ("epoch", "<condition>")),
+    Artifact("threshold_plot", "plots/threshold.json", "results", ("threshold", "cafmap_val_top1")),
+    Artifact("learning_curve_plot", "plots/learning_curve.json", "results", ("k", "condition", "gain", "lo", "hi")),
 ]
 
 ARTIFACTS: dict[str, Artifact] = {a.name: a for a in _ALL}
@@ -107,17 +106,3 @@ def artifact(name: str) -> Artifact:
         return ARTIFACTS[name]
     except KeyError:
         raise KeyError(f"no artifact named {name!r}; known: {sorted(ARTIFACTS)}") from None
-
-
-def by_file(path: str | Path) -> Artifact | None:
-    """The registry entry of a file path (matched by its trailing components), if any."""
-    parts = Path(path).parts
-    for a in _ALL:
-        own = Path(a.file).parts
-        if parts[-len(own):] == own:
-            return a
-    return None
-
-
-def of_stage(stage: str) -> list[Artifact]:
-    return [a for a in _ALL if a.stage == stage]

@@ -1,35 +1,8 @@
-"""Executors: `map(fn, items)` in input order, over worker processes, crash-safe and bounded.
-
-`make_executor("local", workers)` gives a `LocalExecutor`; other back ends register in
-`EXECUTORS` beside it (`ray`: `vida_core.ray_executor.RayExecutor`) and keep the same contract:
-
-- Ordered output: `map` yields one value per item, in input order, whatever the number of
-  workers or the order in which workers finish, so the artifacts written from it are
-  byte-identical for 1 or N workers.
-- Bounded: at most `max_in_flight` items are taken from the input and not yet handed to the
-  consumer. Items are pulled lazily (the input may be a generator over 800k rows), and when the
-  consumer (an HDF5 writer) is slower than the workers, workers wait instead of results piling
-  up in the parent's memory.
-- Crash-safe: a worker killed by a signal (FFmpeg segfaulting on a hostile file) or exiting is
-  noticed at once, replaced, and its item retried once in the fresh worker; if that one dies
-  too, the item's result is a `WorkerDied` with the reason, and the stage goes on. An ordinary
-  Python exception raised by `fn` is a bug, not bad input: it is re-raised in the parent with
-  the worker's traceback chained, and the workers are stopped. A worker that dies before taking
-  any item (fn can't be imported there, the initializer crashes) fails the map with a
-  RuntimeError too: the environment is broken, not the item.
-- No orphans: workers are stopped when `map` ends, raises, or is closed (a `for` loop that
-  breaks closes it; a consumer that keeps the iterator should call `.close()`). On Ctrl-C they
-  ignore SIGINT and the parent stops them; if the parent dies, they exit on the closed pipe.
-
-Workers start from a forkserver, not by fork: a process that has run FFmpeg or BLAS threads
-can't be forked safely. `preload` names modules the forkserver imports once, so each worker
-starts with them already imported.
-"""
+"""`executor: local`: worker processes on this machine (the contract is in `vida_core.executors`)."""
 
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 import signal
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,30 +10,13 @@ from contextlib import closing
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Protocol
+from typing import Any
 
 from tqdm import tqdm
 
+from vida_core.executors.base import RemoteTraceback, WorkerDied, picklable
+
 ATTEMPTS = 2  # a crash on one item is retried once in a fresh worker
-
-
-@dataclass(frozen=True)
-class WorkerDied:
-    """Yielded in place of a result when the worker process died on that item on every attempt."""
-    reason: str  # e.g. "worker process killed by SIGSEGV (retried once)"
-
-
-class RemoteTraceback(Exception):
-    """The worker's traceback, chained as the cause of an exception re-raised in the parent."""
-
-    def __str__(self) -> str:
-        return self.args[0]
-
-
-class Executor(Protocol):
-    def map(self, fn: Callable, items: Iterable, *, total: int | None = None, desc: str = "") -> Iterator:
-        """`fn(item)` (or a `WorkerDied`) for each item, in input order."""
-        ...
 
 
 class LocalExecutor:
@@ -80,6 +36,13 @@ class LocalExecutor:
             raise ValueError(f"max_in_flight must be at least 1, not {self.max_in_flight}")
         self.initializer = initializer
         self.preload = list(preload)
+
+    def model(self, loader: Callable, name: str, *, device: str, **kwargs):
+        """The model itself, in this process."""
+        return loader(name, device=device, **kwargs)
+
+    def call_batch(self, batch: int) -> int:
+        return batch
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None, desc: str = "") -> Iterator:
         """`fn(item)`, or a `WorkerDied`, for each item in input order, with a progress bar."""
@@ -274,7 +237,7 @@ def _worker_main(conn, fn: Callable, initializer: Callable | None) -> None:
                 raise RuntimeError(f"the worker initializer failed: {init_error!r}") from init_error
             reply = ForkingPickler.dumps(("ok", fn(item)))
         except Exception as err:  # fn's exceptions, and results that can't be pickled
-            reply = ForkingPickler.dumps(("error", _picklable(err), traceback.format_exc()))
+            reply = ForkingPickler.dumps(("error", picklable(err), traceback.format_exc()))
         try:
             conn.send_bytes(reply)
         except OSError:
@@ -290,27 +253,4 @@ def _one_thread_for_opencv() -> None:
     cv2.setNumThreads(1)
 
 
-def _picklable(err: Exception) -> Exception:
-    """`err` if it survives a pickle round trip, else a RuntimeError with its text."""
-    try:
-        pickle.loads(ForkingPickler.dumps(err))
-        return err
-    except Exception:
-        return RuntimeError(f"{err.__class__.__name__}: {err}")
-
-
-def _ray_executor(workers: int = 1, **options) -> Executor:
-    from vida_core.ray_executor import RayExecutor  # Ray is an optional extra: imported only when chosen
-    return RayExecutor(workers=workers, **options)
-
-
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": _ray_executor}
-
-
-def make_executor(name: str = "local", workers: int = 1, **options) -> Executor:
-    """The executor registered as `name`, with `workers` and its own `options`."""
-    try:
-        factory = EXECUTORS[name]
-    except KeyError:
-        raise ValueError(f"unknown executor {name!r}; known: {', '.join(sorted(EXECUTORS))}") from None
-    return factory(workers=workers, **options)
+EXECUTOR = LocalExecutor

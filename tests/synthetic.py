@@ -14,8 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from vida_core import NUM_FRAMES, NUM_MEL_BINS
-from vida_core.io.artifacts import write_h5, write_strings
+from vida_core.shared import NUM_FRAMES, NUM_MEL_BINS
+from vida_core.shared.artifacts import write_h5, write_strings
 
 SLAB = 2048  # clips generated and written at a time
 
