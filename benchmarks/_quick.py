@@ -151,9 +151,10 @@ def toy_dvc_project(repo: Path, stages: list[str], overrides: dict | None = None
 
     made = {resolve(p).rstrip("/") for s in stages for p in out_paths(real[s])}
     repo.mkdir(parents=True, exist_ok=True)
-    for item in ("vida_core/__init__.py", "vida_core/config.py"):   # what TOY_STAGE imports
-        (repo / item).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / item, repo / item)
+    (repo / "vida_core").mkdir(parents=True, exist_ok=True)   # what TOY_STAGE imports: the shared package
+    shutil.copy(ROOT / "vida_core" / "__init__.py", repo / "vida_core" / "__init__.py")
+    shutil.copytree(ROOT / "vida_core" / "shared", repo / "vida_core" / "shared",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "toy_stage.py").write_text(TOY_STAGE)
     toy = {}
     for name in stages:

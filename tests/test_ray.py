@@ -220,6 +220,7 @@ def test_frames_audio_flow_on_two_nodes_equal_local_byte_for_byte(clips, cluster
 class ToyEncoder:
     """A model with the pipeline's model API: `encode` in internal batches, `spec`, `dim`."""
     dim = 3
+    pool_attributes = ("spec", "dim", "batch_size")
 
     def __init__(self, name: str, batch_size: int):
         self.spec, self.batch_size = {"name": name}, batch_size
@@ -285,7 +286,8 @@ def test_the_captions_stage_on_ray_actors_writes_the_local_captions(clips, clust
                      captioner, stage.call_batch(2), video_paths={r["clip_id"]: r["path"] for r in rows},
                      cache_path=None)
         if executor == "ray":
-            assert type(captioner).__name__ == "ModelPool" and model_identity(captioner)["id"] == "effnet-lite0-labels"
+            assert type(captioner).__name__ == "ModelPool"
+            assert model_identity(captioner)["id"] == stage.params.models.captioner
             captioner.close()
         outputs[executor] = (project / "captions.json").read_bytes()
     assert json.loads(outputs["local"])["clips"] and outputs["ray"] == outputs["local"]
