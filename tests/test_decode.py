@@ -54,6 +54,7 @@ def test_slightly_short_clip_holds_its_last_frame(tmp_path):
     assert [read_index(f) for f in frames[-2:]] == [66, 67]   # 2.67 s shows frame 66; 2.83 s holds 67
 
 
+@pytest.mark.slow   # a 60 fps portrait clip to encode and decode
 def test_portrait_60fps_is_centre_cropped(tmp_path):
     path = make_clip(tmp_path / "portrait.mp4", fps=60, width=1080, height=1920, audio_codec=None)
     frames, _ = decode_frames(str(path), size=224)

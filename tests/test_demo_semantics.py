@@ -8,6 +8,9 @@ from vida_core.io.decode import decode_audio
 from vida_core.io.demo import DEMO_CLASSES, DEMO_TARGETS, DemoConfig, generate_demo_dataset, render_clip
 from vida_core.models import audioset_labels, load_audio_tagger, load_captioner
 
+# The real captioner and tagger on fresh demo clips: the slow lane (docs/demo.md has the full-run numbers).
+pytestmark = pytest.mark.slow
+
 CONFIG = DemoConfig(clips_per_class=3, no_audio_fraction=0.0, silent_fraction=0.0)
 
 

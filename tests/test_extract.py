@@ -96,6 +96,7 @@ def test_decode_stages_survive_bad_clips(tmp_path):
         assert r["mask"].shape == (5, 18) and read_strings(r["clip_id"]) == read_strings(f["clip_id"])
 
 
+@pytest.mark.slow   # tests/test_trust.py checks the same bytes across runs in the fast lane
 def test_same_inputs_give_identical_artifacts(tmp_path):
     rows = _rows(tmp_path)[:3]
     extract_frames(rows, tmp_path / "a.h5", size=32, workers=1)

@@ -59,6 +59,7 @@ def minilm():
         pytest.skip(f"embedded text encoder unavailable: {error}")
 
 
+@pytest.mark.slow   # the whole gold set through MiniLM twice
 def test_default_reading_beats_the_papers_on_the_gold_set(minilm):
     gold, names = _gold(), [label["name"] for label in audioset_labels()]
 

@@ -353,3 +353,30 @@ def test_wrong_architecture_for_role(tmp_path):
     ViTModel(tiny_vit_config()).save_pretrained(folder)
     with pytest.raises(ModelLoadError, match="'vit' model"):
         load_captioner(str(folder), batch_size=2, device="cpu")
+
+
+# ---- what a pool of each model shows (vida_core.executors) -----------------------------
+
+def _plain(value) -> bool:
+    """Values a pool can mirror: data, not a network, a session or a device."""
+    import dataclasses as dc
+    from vida_core.models.image import ImagePrep
+    from vida_core.models.specs import ModelSpec
+    return isinstance(value, (str, int, float, bool, tuple, list, dict, ModelSpec, ImagePrep)) or (
+        dc.is_dataclass(value) and not isinstance(value, type))
+
+
+def test_every_model_declares_every_plain_attribute_a_pool_must_show(embedded):
+    """A model attribute that stage code might read (plain data) must be in the class's
+    `pool_attributes`, or a pool on a cluster would lack it; machinery goes in `local_attributes`."""
+    from vida_core.executors.base import describe_model
+
+    for model in embedded.values():
+        cls = type(model)
+        local = set(getattr(cls, "local_attributes", ()))
+        undeclared = sorted(name for name, value in vars(model).items()
+                            if not name.startswith("_") and _plain(value)
+                            and name not in cls.pool_attributes and name not in local)
+        assert not undeclared, f"{cls.__name__}: add {undeclared} to pool_attributes (or local_attributes)"
+        shown = describe_model(model)
+        assert set(shown["attrs"]) == set(cls.pool_attributes) and shown["methods"]
